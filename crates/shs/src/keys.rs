@@ -104,7 +104,7 @@ impl PublicKey {
 
 impl fmt::Debug for PublicKey {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "PublicKey({})", fingerprint(&self.ed25519))
+        write!(f, "PublicKey({})", keyline_core::keys::fingerprint(&self.ed25519))
     }
 }
 
@@ -226,8 +226,3 @@ fn random_32() -> [u8; 32] {
     bytes
 }
 
-// TEMP until keyline-core lands: SHA256:<base64> fingerprint.
-fn fingerprint(key: &[u8]) -> String {
-    let _ = key;
-    String::from("SHA256:?")
-}

@@ -59,6 +59,9 @@ pub mod limits;
 pub mod proto;
 mod tokio;
 
+#[doc(hidden)]
+pub mod bench_support;
+
 pub use error::{Error, InvalidInput, PeerError, Refusal, Result, Step};
 pub use keys::{EphemeralKey, Keypair, NetworkKey, PublicKey};
 pub use proto::{DirectionKeys, HandshakeOutcome};

@@ -105,6 +105,14 @@ impl ServerAwaitingAuth {
     }
 }
 
+#[cfg(test)]
+impl ServerAwaitingAuth {
+    /// `(ab, H_ab)`, for the vector tests only.
+    pub(super) fn trace_ab(&self) -> (&Secret32, &Secret32) {
+        (&self.ab, &self.ab_hash)
+    }
+}
+
 /// msg3 is verified; the application decides whether to accept [`Self::client`].
 pub struct ServerAuthorizing {
     network: NetworkKey,
@@ -147,6 +155,14 @@ impl ServerAuthorizing {
     /// must be sent.
     pub fn deny(self) -> Error {
         Error::Refused { step: Step::Authorize, reason: Refusal::Unauthorized }
+    }
+}
+
+#[cfg(test)]
+impl ServerAuthorizing {
+    /// `(sig_A, H_ab, K4)`, for the vector tests only.
+    pub(super) fn trace(&self) -> (&[u8; 64], &Secret32, &Secret32) {
+        (&self.sig_a, &self.ab_hash, &self.k4)
     }
 }
 

@@ -1,0 +1,79 @@
+//! `keyline bench <area>`: our figure next to the limit it is bounded by, measured in the same
+//! run, as a ratio (1.0 = as fast as the limit). Thread CPU time, median of rounds.
+
+mod measure;
+mod shs;
+
+use serde_json::json;
+
+use crate::cli::{BenchArea, BenchArgs};
+use crate::error::Result;
+
+/// One line of a benchmark report.
+#[derive(Debug, Clone)]
+pub(crate) struct Row {
+    area: &'static str,
+    metric: String,
+    value: f64,
+    unit: &'static str,
+    /// The bound and what it is; `None` for plain latencies.
+    limit: Option<(f64, String)>,
+    /// Spread of the value over the rounds (min, max).
+    spread: (f64, f64),
+}
+
+impl Row {
+    /// `value / limit`, or `limit / value` when lower is better (a cost).
+    fn ratio(&self) -> Option<f64> {
+        let (limit, _) = self.limit.as_ref()?;
+        Some(if self.unit.starts_with("µs") { limit / self.value } else { self.value / limit })
+    }
+
+    fn to_json(&self) -> serde_json::Value {
+        let mut v = json!({
+            "area": self.area,
+            "metric": self.metric,
+            "value": round(self.value),
+            "unit": self.unit,
+            "spread": [round(self.spread.0), round(self.spread.1)],
+        });
+        if let (Some((limit, what)), Some(ratio)) = (&self.limit, self.ratio()) {
+            v["limit"] = json!(round(*limit));
+            v["limit_what"] = json!(what);
+            v["ratio"] = json!((ratio * 1000.0).round() / 1000.0);
+        }
+        v
+    }
+}
+
+fn round(x: f64) -> f64 {
+    if x >= 100.0 { x.round() } else { (x * 1000.0).round() / 1000.0 }
+}
+
+pub(crate) fn run(args: BenchArgs, json: bool) -> Result<()> {
+    let header = format!(
+        "keyline bench — build: {}, secretbox: {}, timing: thread CPU time, median of {} rounds",
+        if cfg!(debug_assertions) { "DEBUG (numbers meaningless; use --release)" } else { "release" },
+        keyline_shs::bench_support::BACKEND,
+        measure::rounds(args.quick),
+    );
+    if !json {
+        println!("{header}\n");
+        println!("{:<44} {:>10} {:<8} {:>10} {:>7}  {}", "metric", "value", "unit", "limit", "ratio", "limit is");
+    }
+    let print = |row: &Row| {
+        if json {
+            println!("{}", row.to_json());
+        } else {
+            let (limit, what) = match &row.limit {
+                Some((l, w)) => (format!("{:.3}", l), w.as_str()),
+                None => ("—".into(), ""),
+            };
+            let ratio = row.ratio().map(|r| format!("{r:.3}")).unwrap_or_else(|| "—".into());
+            println!("{:<44} {:>10.3} {:<8} {:>10} {:>7}  {}", row.metric, row.value, row.unit, limit, ratio, what);
+        }
+    };
+    match args.area {
+        BenchArea::Shs => shs::run(args.quick, &print),
+    }
+}

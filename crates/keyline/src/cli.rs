@@ -1,0 +1,176 @@
+//! The command line: `keyline <area> <verb>`.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand};
+
+/// keyline: public-key-identified, end-to-end secure channels.
+///
+/// A peer is its key: no certificate authorities, no passwords. Your identity lives in
+/// `--home` (default ~/.keyline); peers you trust are pinned in its known-peers store.
+#[derive(Debug, Parser)]
+#[command(name = "keyline", version, propagate_version = true, max_term_width = 100)]
+pub(crate) struct Cli {
+    /// Directory holding identity.toml, keyline.db and keyline.toml.
+    #[arg(long, global = true, env = "KEYLINE_HOME", value_name = "DIR")]
+    pub(crate) home: Option<PathBuf>,
+    /// Print every result as JSON on stdout.
+    #[arg(long, global = true)]
+    pub(crate) json: bool,
+    /// More logging on stderr (-v debug, -vv trace). RUST_LOG overrides.
+    #[arg(short, long, global = true, action = clap::ArgAction::Count)]
+    pub(crate) verbose: u8,
+    #[command(subcommand)]
+    pub(crate) command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub(crate) enum Command {
+    /// Create a new identity (an Ed25519 and a secp256k1 key) in the home directory.
+    Keygen {
+        /// Replace an existing identity (its keys are lost).
+        #[arg(long)]
+        force: bool,
+    },
+    /// Print the identity's public keys in every form (SSB id, hex, npub, fingerprints).
+    Id,
+    /// Replace one key of the identity with an imported one.
+    #[command(subcommand)]
+    Import(ImportCommand),
+    /// Manage known peers (pinned public keys).
+    #[command(subcommand)]
+    Pin(PinCommand),
+    /// SSB secret-handshake: serve or connect over an authenticated, encrypted TCP stream.
+    #[command(subcommand)]
+    Shs(ShsCommand),
+    /// Run every service on loopback defaults (configure in <home>/keyline.toml).
+    Serve(ServeArgs),
+    /// Measure keyline against the limit it is bounded by, in the same run.
+    Bench(BenchArgs),
+}
+
+#[derive(Debug, Subcommand)]
+pub(crate) enum ImportCommand {
+    /// Import the Ed25519 key of an SSB secret file (e.g. ~/.ssb/secret).
+    Ssb {
+        /// The SSB secret file.
+        file: PathBuf,
+    },
+    /// Import a Nostr secret key (nsec1… or 64 hex characters) as the secp256k1 key.
+    ///
+    /// Passing a secret on the command line leaves it in your shell history; `-` reads it
+    /// from standard input instead.
+    Nsec {
+        /// nsec1…, 64 hex characters, or `-` for standard input.
+        key: String,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub(crate) enum PinCommand {
+    /// List pinned peers.
+    List {
+        /// Only this protocol (e.g. shs).
+        #[arg(long)]
+        protocol: Option<String>,
+    },
+    /// Pin a peer's public key.
+    ///
+    /// Example: keyline pin add shs 127.0.0.1:8008 @FCX/tsDLpubCPKKfIrw4gc+SQkHcaD17s7GI6i/ziWY=.ed25519
+    Add {
+        /// Protocol the pin applies to (shs, …).
+        protocol: String,
+        /// Peer name or address (for shs: HOST:PORT to dial, or any name for a client).
+        peer: String,
+        /// The public key: hex, base64, or an SSB id.
+        key: String,
+        /// A note to remember the peer by.
+        #[arg(long)]
+        note: Option<String>,
+        /// Replace an existing pin with another key.
+        #[arg(long)]
+        replace: bool,
+    },
+    /// Remove a pin.
+    Remove {
+        /// Protocol of the pin.
+        protocol: String,
+        /// Peer name or address of the pin.
+        peer: String,
+    },
+}
+
+/// Shared by SHS commands.
+#[derive(Debug, Args)]
+pub(crate) struct NetworkArgs {
+    /// Network key (64 hex characters); default: the SSB main net.
+    #[arg(long, value_name = "HEX")]
+    pub(crate) network_key: Option<String>,
+}
+
+#[derive(Debug, Subcommand)]
+pub(crate) enum ShsCommand {
+    /// Accept secret-handshake connections.
+    ///
+    /// Prints one JSON line {"listen", "public_key", "address"} once listening. Without
+    /// --allow/--allow-any only clients pinned with `keyline pin add shs NAME KEY` get in.
+    /// With --echo each connection's stream is sent back; otherwise what clients send is
+    /// written to stdout.
+    Serve {
+        /// Address to listen on.
+        #[arg(long, default_value = "127.0.0.1:8008")]
+        listen: SocketAddr,
+        #[command(flatten)]
+        network: NetworkArgs,
+        /// Accept this client key (hex, base64 or SSB id); repeatable.
+        #[arg(long, value_name = "KEY")]
+        allow: Vec<String>,
+        /// Accept any client key.
+        #[arg(long, conflicts_with = "allow")]
+        allow_any: bool,
+        /// Echo each connection's stream back to it.
+        #[arg(long)]
+        echo: bool,
+    },
+    /// A secure netcat: stdin goes to the peer, the peer's bytes to stdout.
+    ///
+    /// TARGET is `net:HOST:PORT~shs:KEY`, or HOST:PORT with --server-key, or HOST:PORT whose
+    /// key is pinned. A new server key is pinned on first use (trust on first use); a key
+    /// that differs from the pin is refused. Exits 0 once both goodbyes are done.
+    Connect {
+        /// net:HOST:PORT~shs:KEY, or HOST:PORT.
+        target: String,
+        /// The server's public key (hex, base64 or SSB id).
+        #[arg(long, value_name = "KEY")]
+        server_key: Option<String>,
+        #[command(flatten)]
+        network: NetworkArgs,
+    },
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct ServeArgs {
+    /// Do not start the SHS listener.
+    #[arg(long)]
+    pub(crate) no_shs: bool,
+    /// SHS listen address (overrides keyline.toml).
+    #[arg(long, value_name = "ADDR")]
+    pub(crate) shs_listen: Option<SocketAddr>,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct BenchArgs {
+    /// The area to measure.
+    #[arg(value_enum)]
+    pub(crate) area: BenchArea,
+    /// Keep the run short (about 20 s at most).
+    #[arg(long)]
+    pub(crate) quick: bool,
+}
+
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+pub(crate) enum BenchArea {
+    /// Secret-handshake and box-stream.
+    Shs,
+}

@@ -1,0 +1,94 @@
+//! `keyline.toml` in the home directory: settings of `keyline serve`. Every field is optional;
+//! a missing file means the embedded defaults.
+//!
+//! ```toml
+//! [shs]
+//! enabled = true
+//! listen = "127.0.0.1:8008"
+//! network_key = "d4a1cb88a66f02f8db635ce26441cc5dac1b08420ceaac230839b755845a9ffb"
+//! allow = "any"        # any | pinned; default: any on loopback, pinned elsewhere
+//! echo = true
+//! ```
+
+use std::net::SocketAddr;
+use std::path::Path;
+
+use serde::Deserialize;
+
+use crate::error::{CliError, Result};
+
+/// The whole file.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct Config {
+    #[serde(default)]
+    pub(crate) shs: ShsSection,
+}
+
+/// `[shs]`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct ShsSection {
+    #[serde(default = "yes")]
+    pub(crate) enabled: bool,
+    #[serde(default = "default_shs_listen")]
+    pub(crate) listen: SocketAddr,
+    pub(crate) network_key: Option<String>,
+    pub(crate) allow: Option<AllowSetting>,
+    #[serde(default = "yes")]
+    pub(crate) echo: bool,
+}
+
+/// Who may connect.
+#[derive(Debug, Clone, Copy, Deserialize, PartialEq)]
+#[serde(rename_all = "lowercase")]
+pub(crate) enum AllowSetting {
+    Any,
+    Pinned,
+}
+
+impl Default for ShsSection {
+    fn default() -> Self {
+        ShsSection {
+            enabled: true,
+            listen: default_shs_listen(),
+            network_key: None,
+            allow: None,
+            echo: true,
+        }
+    }
+}
+
+fn yes() -> bool {
+    true
+}
+
+fn default_shs_listen() -> SocketAddr {
+    SocketAddr::from(([127, 0, 0, 1], 8008))
+}
+
+impl Config {
+    /// Reads `path`, or the defaults when it does not exist.
+    pub(crate) fn load(path: &Path) -> Result<Config> {
+        match std::fs::read_to_string(path) {
+            Ok(text) => toml::from_str(&text)
+                .map_err(|err| CliError::Usage(format!("{}: {err}", path.display()))),
+            Err(err) if err.kind() == std::io::ErrorKind::NotFound => Ok(Config::default()),
+            Err(err) => Err(CliError::Io { what: format!("reading {}", path.display()), source: err }),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_and_defaults() {
+        let config: Config = toml::from_str("[shs]\nlisten = \"127.0.0.1:9\"\nallow = \"pinned\"\n").unwrap();
+        assert_eq!(config.shs.listen.port(), 9);
+        assert_eq!(config.shs.allow, Some(AllowSetting::Pinned));
+        assert!(config.shs.echo);
+        assert!(toml::from_str::<Config>("[shs]\nlisen = 1\n").is_err(), "typos are errors");
+    }
+}

@@ -1,0 +1,75 @@
+//! # keyline
+//!
+//! The `keyline` command: identity and known peers, the SSB secret-handshake (`keyline shs`),
+//! `keyline serve` (every service on loopback defaults) and `keyline bench`. Run
+//! `keyline --help` for the areas and `keyline <area> --help` for their verbs.
+//!
+//! Conventions: `--home DIR` (env `KEYLINE_HOME`, default `~/.keyline`) holds the identity
+//! and the pin store; a server prints one JSON line on stdout once it listens, then logs to
+//! stderr; `--json` makes results machine-readable; errors are one line on stderr with exit
+//! code 1 (2 for usage).
+#![forbid(unsafe_code)]
+#![deny(missing_docs)]
+#![cfg_attr(not(test), deny(clippy::unwrap_used))]
+
+mod bench;
+mod cli;
+mod config;
+mod error;
+mod identity_cmd;
+mod limits;
+mod output;
+mod pin_cmd;
+mod serve_cmd;
+mod shs_cmd;
+
+use std::process::ExitCode;
+
+use clap::Parser;
+
+use cli::{Cli, Command};
+use error::Result;
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    init_logging(cli.verbose);
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(runtime) => runtime,
+        Err(err) => {
+            eprintln!("keyline: cannot start the async runtime: {err}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(run(cli)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(err) => {
+            eprintln!("keyline: {err}");
+            ExitCode::from(err.exit_code())
+        }
+    }
+}
+
+fn init_logging(verbose: u8) {
+    let default = match verbose {
+        0 => "info",
+        1 => "debug",
+        _ => "trace",
+    };
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
+    tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).init();
+}
+
+async fn run(cli: Cli) -> Result<()> {
+    let home = keyline_core::Home::resolve(cli.home.clone())?;
+    let json = cli.json;
+    match cli.command {
+        Command::Keygen { force } => identity_cmd::keygen(&home, force, json),
+        Command::Id => identity_cmd::id(&home, json),
+        Command::Import(what) => identity_cmd::import(&home, what, json),
+        Command::Pin(what) => pin_cmd::run(&home, what, json).await,
+        Command::Shs(what) => shs_cmd::run(&home, what).await,
+        Command::Serve(args) => serve_cmd::run(&home, args).await,
+        Command::Bench(args) => bench::run(args, json),
+    }
+}

@@ -1,0 +1,64 @@
+//! `keyline serve`: every service in one process on embedded defaults.
+
+use std::sync::Arc;
+
+use keyline_core::{Home, PinStore};
+use keyline_shs::NetworkKey;
+use serde_json::json;
+
+use crate::cli::ServeArgs;
+use crate::config::{AllowSetting, Config};
+use crate::error::Result;
+use crate::output::announce;
+use crate::shs_cmd::{Admission, Mode, ShsService};
+
+pub(crate) async fn run(home: &Home, args: ServeArgs) -> Result<()> {
+    home.ensure()?;
+    let config = Config::load(&home.config_path())?;
+    let mut services = serde_json::Map::new();
+    let mut tasks = tokio::task::JoinSet::new();
+
+    if config.shs.enabled && !args.no_shs {
+        let listen = args.shs_listen.unwrap_or(config.shs.listen);
+        let network = match &config.shs.network_key {
+            Some(hex) => NetworkKey::from_hex(hex)?,
+            None => NetworkKey::default(),
+        };
+        // Safe default: anyone may connect on loopback, only pinned clients elsewhere.
+        let allow = config.shs.allow.unwrap_or(if listen.ip().is_loopback() {
+            AllowSetting::Any
+        } else {
+            AllowSetting::Pinned
+        });
+        let admission = match allow {
+            AllowSetting::Any => Admission::Any,
+            AllowSetting::Pinned => Admission::Pinned(Arc::new(PinStore::open(&home.db_path()).await?)),
+        };
+        let mode = if config.shs.echo { Mode::Echo } else { Mode::Sink };
+        let service = ShsService::bind(home, listen, network, admission, mode).await?;
+        let mut shs = service.announcement();
+        shs["allow"] = json!(format!("{allow:?}").to_lowercase());
+        shs["echo"] = json!(config.shs.echo);
+        services.insert("shs".into(), shs);
+        tasks.spawn(service.run());
+    }
+    if services.is_empty() {
+        return Err(crate::error::CliError::Usage("every service is turned off".into()));
+    }
+    let listen: serde_json::Map<_, _> =
+        services.iter().map(|(name, s)| (name.clone(), s["listen"].clone())).collect();
+    announce(&json!({"listen": listen, "home": home.path(), "services": services}));
+    for (name, service) in &services {
+        tracing::info!("{name}: {}", service["address"].as_str().unwrap_or_default());
+    }
+    tokio::select! {
+        Some(done) = tasks.join_next() => match done {
+            Ok(result) => result,
+            Err(err) => Err(crate::error::CliError::Usage(format!("a service stopped: {err}"))),
+        },
+        _ = tokio::signal::ctrl_c() => {
+            tracing::info!("interrupted; stopping");
+            Ok(())
+        }
+    }
+}
