@@ -284,7 +284,6 @@ async fn connect(home: &Home, target: &str, server_key: Option<&str>, network: N
     let stream = keyline_shs::connect(tcp, ClientConfig::new(keypair, key).network(network)).await?;
     if pinned.is_none() {
         pins.check(keyline_core::Policy::Tofu, PIN_PROTOCOL, &target.address, &key, now, None).await?;
-        tracing::info!(peer = %target.address, key = %base64_key(&key), "pinned the server key (first use)");
     }
     netcat(stream).await
 }

@@ -1,0 +1,248 @@
+//! The `keyline` binary end to end: identity files, pins, `shs serve` / `shs connect`, and
+//! `keyline serve`, as a user would run them.
+
+use std::io::{BufRead, BufReader, Write};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+
+use serde_json::Value;
+
+fn keyline(home: &Path) -> Command {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_keyline"));
+    cmd.env("KEYLINE_HOME", home).env("RUST_LOG", "warn");
+    cmd
+}
+
+fn run(home: &Path, args: &[&str]) -> Output {
+    keyline(home).args(args).output().expect("run keyline")
+}
+
+fn run_ok(home: &Path, args: &[&str]) -> Value {
+    let out = run(home, args);
+    assert!(out.status.success(), "keyline {args:?} failed: {}", String::from_utf8_lossy(&out.stderr));
+    serde_json::from_slice(&out.stdout).expect("--json output")
+}
+
+fn stderr(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+fn home() -> (tempfile::TempDir, PathBuf) {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let home = dir.path().join("home");
+    (dir, home)
+}
+
+#[test]
+fn keygen_id_and_refusal_to_overwrite() {
+    let (_dir, home) = home();
+    let created = run_ok(&home, &["keygen", "--json"]);
+    let id = run_ok(&home, &["id", "--json"]);
+    assert_eq!(created["public"], id);
+    assert!(id["ssb_id"].as_str().unwrap().starts_with('@'));
+    assert!(id["npub"].as_str().unwrap().starts_with("npub1"));
+    assert!(id["ed25519_fingerprint"].as_str().unwrap().starts_with("SHA256:"));
+    use std::os::unix::fs::PermissionsExt;
+    let mode = std::fs::metadata(home.join("identity.toml")).unwrap().permissions().mode();
+    assert_eq!(mode & 0o777, 0o600);
+
+    let again = run(&home, &["keygen"]);
+    assert_eq!(again.status.code(), Some(1));
+    assert!(stderr(&again).contains("--force"), "{}", stderr(&again));
+    assert_eq!(run_ok(&home, &["id", "--json"]), id, "nothing changed");
+    let forced = run_ok(&home, &["keygen", "--force", "--json"]);
+    assert_ne!(forced["public"]["ed25519_hex"], id["ed25519_hex"]);
+}
+
+#[test]
+fn imports_replace_one_key_and_bad_input_leaves_the_file_untouched() {
+    let (dir, home) = home();
+    run_ok(&home, &["keygen", "--json"]);
+    let before = std::fs::read(home.join("identity.toml")).unwrap();
+    let bad = dir.path().join("secret");
+    std::fs::write(&bad, "# not a secret\n{\"curve\": \"ed25519\", \"private\": \"AAAA.ed25519\"}").unwrap();
+    let out = run(&home, &["import", "ssb", bad.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(stderr(&out).starts_with("keyline: "), "{}", stderr(&out));
+    let out = run(&home, &["import", "nsec", "nsec1notakey"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(std::fs::read(home.join("identity.toml")).unwrap(), before, "file untouched");
+
+    // A real SSB secret (seed 0x01…, its public key) replaces only the Ed25519 key.
+    let seed = [1u8; 32];
+    let public = ed25519_public(&seed);
+    let mut secret = seed.to_vec();
+    secret.extend_from_slice(&public);
+    let b64 = |b: &[u8]| base64_std(b);
+    let ssb = format!(
+        "# this is your SECRET name.\n{{\n  \"curve\": \"ed25519\",\n  \"public\": \"{}.ed25519\",\n  \"private\": \"{}.ed25519\",\n  \"id\": \"@{}.ed25519\"\n}}\n",
+        b64(&public), b64(&secret), b64(&public)
+    );
+    let good = dir.path().join("good-secret");
+    std::fs::write(&good, ssb).unwrap();
+    let old = run_ok(&home, &["id", "--json"]);
+    let updated = run_ok(&home, &["import", "ssb", good.to_str().unwrap(), "--json"]);
+    assert_eq!(updated["public"]["ed25519_hex"], hex_string(&public));
+    assert_eq!(updated["public"]["npub"], old["npub"], "the secp256k1 key is kept");
+}
+
+fn ed25519_public(seed: &[u8; 32]) -> [u8; 32] {
+    ed25519_dalek::SigningKey::from_bytes(seed).verifying_key().to_bytes()
+}
+
+fn hex_string(bytes: &[u8]) -> String {
+    hex::encode(bytes)
+}
+
+fn base64_std(bytes: &[u8]) -> String {
+    use base64::Engine;
+    base64::engine::general_purpose::STANDARD.encode(bytes)
+}
+
+#[test]
+fn pins_add_list_remove() {
+    let (_dir, home) = home();
+    let key = hex_string(&ed25519_public(&[1u8; 32]));
+    run_ok(&home, &["pin", "add", "shs", "example:8008", &key, "--note", "test peer", "--json"]);
+    let list = run_ok(&home, &["pin", "list", "--json"]);
+    assert_eq!(list[0]["peer"], "example:8008");
+    assert_eq!(list[0]["key"], key);
+    assert_eq!(list[0]["note"], "test peer");
+    let other = hex_string(&keyline_other_key());
+    let clash = run(&home, &["pin", "add", "shs", "example:8008", &other]);
+    assert_eq!(clash.status.code(), Some(1), "a different key needs --replace");
+    assert_eq!(run_ok(&home, &["pin", "remove", "shs", "example:8008", "--json"])["removed"], true);
+    assert_eq!(run_ok(&home, &["pin", "list", "--json"]), serde_json::json!([]));
+}
+
+fn keyline_other_key() -> [u8; 32] {
+    ed25519_public(&[2u8; 32])
+}
+
+/// A server process and its announcement line.
+struct Server {
+    child: Child,
+    announce: Value,
+}
+
+impl Server {
+    fn start(home: &Path, args: &[&str]) -> Server {
+        let mut child = keyline(home).args(args).stdout(Stdio::piped()).stderr(Stdio::inherit()).spawn().expect("spawn");
+        let mut line = String::new();
+        BufReader::new(child.stdout.take().unwrap()).read_line(&mut line).expect("announcement");
+        let announce = serde_json::from_str(&line).unwrap_or_else(|e| panic!("bad announcement {line:?}: {e}"));
+        Server { child, announce }
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn connect(home: &Path, args: &[&str], input: &[u8]) -> Output {
+    let mut child = keyline(home)
+        .args(["shs", "connect"])
+        .args(args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn connect");
+    let mut stdin = child.stdin.take().unwrap();
+    let data = input.to_vec();
+    let writer = std::thread::spawn(move || stdin.write_all(&data));
+    let out = child.wait_with_output().expect("connect output");
+    writer.join().unwrap().expect("write stdin");
+    out
+}
+
+#[test]
+fn shs_serve_echo_and_connect_pin_on_first_use() {
+    let (_dir, server_home) = home();
+    let (_dir2, client_home) = home();
+    let server = Server::start(&server_home, &["shs", "serve", "--listen", "127.0.0.1:0", "--echo", "--allow-any"]);
+    let address = server.announce["address"].as_str().unwrap().to_string();
+    let listen = server.announce["listen"].as_str().unwrap().to_string();
+    assert!(address.starts_with("net:127.0.0.1:") && address.contains("~shs:"));
+    let data: Vec<u8> = (0..300_000u32).map(|i| (i * 7) as u8).collect();
+    let out = connect(&client_home, &[&address], &data);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(out.stdout == data, "echo differs");
+    // The server key is now pinned: HOST:PORT alone works.
+    let out = connect(&client_home, &[&listen], b"again");
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(out.stdout, b"again");
+    // A different key for the pinned address is refused, showing both fingerprints.
+    let other = base64_std(&keyline_other_key());
+    let out = connect(&client_home, &[&listen, "--server-key", &other], b"x");
+    assert_eq!(out.status.code(), Some(1));
+    assert!(stderr(&out).matches("SHA256:").count() >= 2, "{}", stderr(&out));
+}
+
+#[test]
+fn shs_serve_without_allow_admits_only_pinned_clients() {
+    let (_dir, server_home) = home();
+    let (_dir2, client_home) = home();
+    let client = run_ok(&client_home, &["keygen", "--json"]);
+    let server = Server::start(&server_home, &["shs", "serve", "--listen", "127.0.0.1:0", "--echo"]);
+    let address = server.announce["address"].as_str().unwrap().to_string();
+    let out = connect(&client_home, &[&address], b"hello");
+    assert_eq!(out.status.code(), Some(1));
+    assert!(stderr(&out).contains("does not accept this client"), "{}", stderr(&out));
+    let key = client["public"]["ed25519_hex"].as_str().unwrap();
+    run_ok(&server_home, &["pin", "add", "shs", "alice", key, "--json"]);
+    let out = connect(&client_home, &[&address], b"hello");
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(out.stdout, b"hello");
+}
+
+#[test]
+fn connect_without_a_key_explains_what_to_do() {
+    let (_dir, home) = home();
+    let out = run(&home, &["shs", "connect", "127.0.0.1:9"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(stderr(&out).contains("--server-key"), "{}", stderr(&out));
+    let out = run(&home, &["shs", "connect", "not-an-address"]);
+    assert_eq!(out.status.code(), Some(2));
+}
+
+#[test]
+fn serve_announces_every_service() {
+    let (_dir, home) = home();
+    let server = Server::start(&home, &["serve", "--shs-listen", "127.0.0.1:0"]);
+    let shs = &server.announce["services"]["shs"];
+    assert_eq!(server.announce["listen"]["shs"], shs["listen"]);
+    assert_eq!(shs["allow"], "any", "loopback default");
+    let (_dir2, client_home) = home();
+    let out = connect(&client_home, &[shs["address"].as_str().unwrap()], b"ping");
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(out.stdout, b"ping");
+}
+
+#[test]
+fn js_reference_client_talks_to_keyline_shs_serve() {
+    let Some(dir) = keyline_testkit::interop_peers() else { return };
+    let (_dir, home) = home();
+    let server = Server::start(&home, &["shs", "serve", "--listen", "127.0.0.1:0", "--echo", "--allow-any"]);
+    let port = server.announce["listen"].as_str().unwrap().rsplit(':').next().unwrap().to_string();
+    let key_b64 = server.announce["public_key"].as_str().unwrap();
+    let key = run_ok(&home, &["id", "--json"])["ed25519_hex"].as_str().unwrap().to_string();
+    assert_eq!(base64_std(&hex_bytes(&key)), key_b64);
+    let out = Command::new("node")
+        .arg(dir.join("peer.js"))
+        .args(["client", "--net", "d4a1cb88a66f02f8db635ce26441cc5dac1b08420ceaac230839b755845a9ffb"])
+        .args(["--seed", &"11".repeat(32), "--port", &port, "--server-pk", &key, "--mode", "send"])
+        .output()
+        .expect("node peer.js");
+    let lines: Vec<Value> = String::from_utf8_lossy(&out.stdout).lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    let received = lines.iter().find(|l| l["event"] == "received").expect("received line");
+    assert_eq!(received["sha256"], received["sent_sha256"]);
+    assert_eq!(lines.last().unwrap()["ok"], true, "{lines:?}");
+}
+
+fn hex_bytes(text: &str) -> Vec<u8> {
+    hex::decode(text).expect("hex")
+}
