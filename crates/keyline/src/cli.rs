@@ -10,7 +10,12 @@ use clap::{Args, Parser, Subcommand};
 /// A peer is its key: no certificate authorities, no passwords. Your identity lives in
 /// `--home` (default ~/.keyline); peers you trust are pinned in its known-peers store.
 #[derive(Debug, Parser)]
-#[command(name = "keyline", version, propagate_version = true, max_term_width = 100)]
+#[command(
+    name = "keyline",
+    version,
+    propagate_version = true,
+    max_term_width = 100
+)]
 pub(crate) struct Cli {
     /// Directory holding identity.toml, keyline.db and keyline.toml.
     #[arg(long, global = true, env = "KEYLINE_HOME", value_name = "DIR")]

@@ -74,7 +74,10 @@ impl Config {
             Ok(text) => toml::from_str(&text)
                 .map_err(|err| CliError::Usage(format!("{}: {err}", path.display()))),
             Err(err) if err.kind() == std::io::ErrorKind::NotFound => Ok(Config::default()),
-            Err(err) => Err(CliError::Io { what: format!("reading {}", path.display()), source: err }),
+            Err(err) => Err(CliError::Io {
+                what: format!("reading {}", path.display()),
+                source: err,
+            }),
         }
     }
 }
@@ -85,10 +88,14 @@ mod tests {
 
     #[test]
     fn parses_and_defaults() {
-        let config: Config = toml::from_str("[shs]\nlisten = \"127.0.0.1:9\"\nallow = \"pinned\"\n").unwrap();
+        let config: Config =
+            toml::from_str("[shs]\nlisten = \"127.0.0.1:9\"\nallow = \"pinned\"\n").unwrap();
         assert_eq!(config.shs.listen.port(), 9);
         assert_eq!(config.shs.allow, Some(AllowSetting::Pinned));
         assert!(config.shs.echo);
-        assert!(toml::from_str::<Config>("[shs]\nlisen = 1\n").is_err(), "typos are errors");
+        assert!(
+            toml::from_str::<Config>("[shs]\nlisen = 1\n").is_err(),
+            "typos are errors"
+        );
     }
 }

@@ -17,7 +17,11 @@ pub(crate) fn keygen(home: &Home, force: bool, json: bool) -> Result<()> {
     let ids = identity.public();
     let path = home.identity_path();
     emit(json, &json!({"created": path, "public": ids}), || {
-        format!("created {} (mode 0600)\n{}", path.display(), describe(&identity))
+        format!(
+            "created {} (mode 0600)\n{}",
+            path.display(),
+            describe(&identity)
+        )
     });
     Ok(())
 }
@@ -49,13 +53,19 @@ pub(crate) fn import(home: &Home, what: ImportCommand, json: bool) -> Result<()>
             Identity::import_into_file(&path, ImportSource::SsbSecretFile(&file))?
         }
         ImportCommand::Nsec { key } => {
-            let key = if key == "-" { read_stdin_secret()? } else { zeroize::Zeroizing::new(key) };
+            let key = if key == "-" {
+                read_stdin_secret()?
+            } else {
+                zeroize::Zeroizing::new(key)
+            };
             Identity::import_into_file(&path, ImportSource::Nsec(key.trim()))?
         }
     };
-    emit(json, &json!({"updated": path, "public": identity.public()}), || {
-        format!("updated {}\n{}", path.display(), describe(&identity))
-    });
+    emit(
+        json,
+        &json!({"updated": path, "public": identity.public()}),
+        || format!("updated {}\n{}", path.display(), describe(&identity)),
+    );
     Ok(())
 }
 

@@ -7,3 +7,6 @@ pub(crate) const SHS_MAX_HANDSHAKES_IN_FLIGHT: usize = 256;
 
 /// Established SHS connections per listener; further connections are closed at once.
 pub(crate) const SHS_MAX_CONNECTIONS: usize = 1024;
+
+/// Pause after a failed `accept` (e.g. out of file descriptors) before trying again.
+pub(crate) const ACCEPT_BACKOFF: std::time::Duration = std::time::Duration::from_millis(100);

@@ -33,14 +33,25 @@ use error::Result;
 fn main() -> ExitCode {
     let cli = Cli::parse();
     init_logging(cli.verbose);
-    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+    // Benchmarks time the calling thread; they run outside the async runtime.
+    if let Command::Bench(args) = cli.command {
+        return finish(bench::run(args, cli.json));
+    }
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
         Ok(runtime) => runtime,
         Err(err) => {
             eprintln!("keyline: cannot start the async runtime: {err}");
             return ExitCode::FAILURE;
         }
     };
-    match runtime.block_on(run(cli)) {
+    finish(runtime.block_on(run(cli)))
+}
+
+fn finish(result: Result<()>) -> ExitCode {
+    match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(err) => {
             eprintln!("keyline: {err}");
@@ -75,6 +86,8 @@ async fn run(cli: Cli) -> Result<()> {
         Command::Pin(what) => pin_cmd::run(&home, what, json).await,
         Command::Shs(what) => shs_cmd::run(&home, what).await,
         Command::Serve(args) => serve_cmd::run(&home, args).await,
-        Command::Bench(args) => bench::run(args, json),
+        Command::Bench(_) => Err(error::CliError::Usage(
+            "benchmarks run outside the runtime".into(),
+        )),
     }
 }

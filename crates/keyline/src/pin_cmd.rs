@@ -32,20 +32,34 @@ pub(crate) async fn run(home: &Home, command: PinCommand, json: bool) -> Result<
                 }
                 pins.iter()
                     .map(|p| {
-                        let note = p.note.as_deref().map(|n| format!("  # {n}")).unwrap_or_default();
+                        let note = p
+                            .note
+                            .as_deref()
+                            .map(|n| format!("  # {n}"))
+                            .unwrap_or_default();
                         format!("{:<6} {:<28} {}{note}", p.protocol, p.peer, p.fingerprint())
                     })
                     .collect::<Vec<_>>()
                     .join("\n")
             });
         }
-        PinCommand::Add { protocol, peer, key, note, replace } => {
+        PinCommand::Add {
+            protocol,
+            peer,
+            key,
+            note,
+            replace,
+        } => {
             let key = keyline_core::keys::parse_ed25519_public(&key)?;
-            store.add(&protocol, &peer, &key, note.as_deref(), replace).await?;
+            store
+                .add(&protocol, &peer, &key, note.as_deref(), replace)
+                .await?;
             let fingerprint = keyline_core::keys::fingerprint(&key);
-            emit(json, &json!({"pinned": {"protocol": protocol, "peer": peer, "fingerprint": fingerprint}}), || {
-                format!("pinned {protocol} {peer} {fingerprint}")
-            });
+            emit(
+                json,
+                &json!({"pinned": {"protocol": protocol, "peer": peer, "fingerprint": fingerprint}}),
+                || format!("pinned {protocol} {peer} {fingerprint}"),
+            );
         }
         PinCommand::Remove { protocol, peer } => {
             let removed = store.remove(&protocol, &peer).await?;

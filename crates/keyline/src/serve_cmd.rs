@@ -32,9 +32,15 @@ pub(crate) async fn run(home: &Home, args: ServeArgs) -> Result<()> {
         });
         let admission = match allow {
             AllowSetting::Any => Admission::Any,
-            AllowSetting::Pinned => Admission::Pinned(Arc::new(PinStore::open(&home.db_path()).await?)),
+            AllowSetting::Pinned => {
+                Admission::Pinned(Arc::new(PinStore::open(&home.db_path()).await?))
+            }
         };
-        let mode = if config.shs.echo { Mode::Echo } else { Mode::Sink };
+        let mode = if config.shs.echo {
+            Mode::Echo
+        } else {
+            Mode::Sink
+        };
         let service = ShsService::bind(home, listen, network, admission, mode).await?;
         let mut shs = service.announcement();
         shs["allow"] = json!(format!("{allow:?}").to_lowercase());
@@ -43,13 +49,20 @@ pub(crate) async fn run(home: &Home, args: ServeArgs) -> Result<()> {
         tasks.spawn(service.run());
     }
     if services.is_empty() {
-        return Err(crate::error::CliError::Usage("every service is turned off".into()));
+        return Err(crate::error::CliError::Usage(
+            "every service is turned off".into(),
+        ));
     }
-    let listen: serde_json::Map<_, _> =
-        services.iter().map(|(name, s)| (name.clone(), s["listen"].clone())).collect();
+    let listen: serde_json::Map<_, _> = services
+        .iter()
+        .map(|(name, s)| (name.clone(), s["listen"].clone()))
+        .collect();
     announce(&json!({"listen": listen, "home": home.path(), "services": services}));
     for (name, service) in &services {
-        tracing::info!("{name}: {}", service["address"].as_str().unwrap_or_default());
+        tracing::info!(
+            "{name}: {}",
+            service["address"].as_str().unwrap_or_default()
+        );
     }
     tokio::select! {
         Some(done) = tasks.join_next() => match done {

@@ -7,7 +7,9 @@ use std::sync::Arc;
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD as BASE64;
 use keyline_core::{Home, PinStore};
-use keyline_shs::{ClientConfig, Error as ShsError, Keypair, NetworkKey, PublicKey, ServerConfig, Step};
+use keyline_shs::{
+    ClientConfig, Error as ShsError, Keypair, NetworkKey, PublicKey, ServerConfig, Step,
+};
 use serde_json::json;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
@@ -16,7 +18,7 @@ use tokio::sync::Semaphore;
 use crate::cli::{NetworkArgs, ShsCommand};
 use crate::error::{CliError, Result};
 use crate::identity_cmd::load_or_create;
-use crate::limits::{SHS_MAX_CONNECTIONS, SHS_MAX_HANDSHAKES_IN_FLIGHT};
+use crate::limits::{ACCEPT_BACKOFF, SHS_MAX_CONNECTIONS, SHS_MAX_HANDSHAKES_IN_FLIGHT};
 use crate::output::announce;
 
 /// The protocol name of SHS pins.
@@ -24,12 +26,21 @@ pub(crate) const PIN_PROTOCOL: &str = "shs";
 
 pub(crate) async fn run(home: &Home, command: ShsCommand) -> Result<()> {
     match command {
-        ShsCommand::Serve { listen, network, allow, allow_any, echo } => {
+        ShsCommand::Serve {
+            listen,
+            network,
+            allow,
+            allow_any,
+            echo,
+        } => {
             let network = network_key(&network)?;
             let admission = if allow_any {
                 Admission::Any
             } else if !allow.is_empty() {
-                let keys = allow.iter().map(|k| parse_key(k)).collect::<Result<HashSet<_>>>()?;
+                let keys = allow
+                    .iter()
+                    .map(|k| parse_key(k))
+                    .collect::<Result<HashSet<_>>>()?;
                 Admission::Listed(keys)
             } else {
                 home.ensure()?;
@@ -40,9 +51,11 @@ pub(crate) async fn run(home: &Home, command: ShsCommand) -> Result<()> {
             announce(&service.announcement());
             service.run().await
         }
-        ShsCommand::Connect { target, server_key, network } => {
-            connect(home, &target, server_key.as_deref(), network_key(&network)?).await
-        }
+        ShsCommand::Connect {
+            target,
+            server_key,
+            network,
+        } => connect(home, &target, server_key.as_deref(), network_key(&network)?).await,
     }
 }
 
@@ -78,7 +91,8 @@ impl Admission {
         match self {
             Admission::Any => true,
             Admission::Listed(keys) => keys.contains(key.as_bytes()),
-            Admission::Pinned(store) => match store.find_by_key(PIN_PROTOCOL, key.as_bytes()).await {
+            Admission::Pinned(store) => match store.find_by_key(PIN_PROTOCOL, key.as_bytes()).await
+            {
                 Ok(pins) => !pins.is_empty(),
                 Err(err) => {
                     tracing::warn!(%err, "pin store lookup failed; denying");
@@ -128,9 +142,17 @@ impl ShsService {
         let listener = TcpListener::bind(listen)
             .await
             .map_err(CliError::io(format!("cannot listen on {listen}")))?;
-        let local = listener.local_addr().map_err(CliError::io("local address"))?;
+        let local = listener
+            .local_addr()
+            .map_err(CliError::io("local address"))?;
         let config = ServerConfig::new(keypair).network(network);
-        Ok(ShsService { listener, local, config, admission, mode })
+        Ok(ShsService {
+            listener,
+            local,
+            config,
+            admission,
+            mode,
+        })
     }
 
     /// `{"listen", "public_key", "address"}`.
@@ -154,13 +176,16 @@ impl ShsService {
             let (socket, from) = match self.listener.accept().await {
                 Ok(accepted) => accepted,
                 Err(err) => {
+                    // Out of descriptors or similar: back off instead of spinning.
                     tracing::warn!(%err, "accept failed");
+                    tokio::time::sleep(ACCEPT_BACKOFF).await;
                     continue;
                 }
             };
-            let (Ok(connection), Ok(handshake)) =
-                (connections.clone().try_acquire_owned(), handshakes.clone().try_acquire_owned())
-            else {
+            let (Ok(connection), Ok(handshake)) = (
+                connections.clone().try_acquire_owned(),
+                handshakes.clone().try_acquire_owned(),
+            ) else {
                 tracing::warn!(%from, "connection limit reached; closing");
                 continue;
             };
@@ -168,11 +193,10 @@ impl ShsService {
             tokio::spawn(async move {
                 let _connection = connection;
                 let _ = socket.set_nodelay(true);
-                let accepted =
-                    keyline_shs::accept(socket, &config, |key| async move {
-                        admission.admits(&key).await.then_some(())
-                    })
-                    .await;
+                let accepted = keyline_shs::accept(socket, &config, |key| async move {
+                    admission.admits(&key).await.then_some(())
+                })
+                .await;
                 drop(handshake);
                 match accepted {
                     Ok((stream, ())) => {
@@ -199,7 +223,9 @@ fn stream_error(err: std::io::Error) -> ShsError {
 }
 
 /// Sends every byte back; our goodbye follows the peer's.
-async fn echo<S: AsyncRead + AsyncWrite + Unpin>(mut stream: keyline_shs::BoxStream<S>) -> std::result::Result<u64, ShsError> {
+async fn echo<S: AsyncRead + AsyncWrite + Unpin>(
+    mut stream: keyline_shs::BoxStream<S>,
+) -> std::result::Result<u64, ShsError> {
     let mut buf = vec![0u8; 64 * 1024];
     let mut total = 0u64;
     loop {
@@ -216,9 +242,13 @@ async fn echo<S: AsyncRead + AsyncWrite + Unpin>(mut stream: keyline_shs::BoxStr
 }
 
 /// Writes what arrives to stdout; our goodbye follows the peer's.
-async fn sink<S: AsyncRead + AsyncWrite + Unpin>(mut stream: keyline_shs::BoxStream<S>) -> std::result::Result<u64, ShsError> {
+async fn sink<S: AsyncRead + AsyncWrite + Unpin>(
+    mut stream: keyline_shs::BoxStream<S>,
+) -> std::result::Result<u64, ShsError> {
     let mut stdout = tokio::io::stdout();
-    let total = tokio::io::copy(&mut stream, &mut stdout).await.map_err(stream_error)?;
+    let total = tokio::io::copy(&mut stream, &mut stdout)
+        .await
+        .map_err(stream_error)?;
     stdout.flush().await.map_err(stream_error)?;
     stream.close().await?;
     Ok(total)
@@ -234,25 +264,41 @@ struct Target {
 /// Parses `net:HOST:PORT~shs:KEY` or `HOST:PORT`.
 fn parse_target(text: &str) -> Result<Target> {
     if let Some(rest) = text.strip_prefix("net:") {
-        let (address, key) = rest.split_once("~shs:").ok_or_else(|| {
-            CliError::Usage(format!("{text:?}: expected net:HOST:PORT~shs:KEY"))
-        })?;
-        return Ok(Target { address: address.to_string(), key: Some(parse_key(key)?) });
+        let (address, key) = rest
+            .split_once("~shs:")
+            .ok_or_else(|| CliError::Usage(format!("{text:?}: expected net:HOST:PORT~shs:KEY")))?;
+        return Ok(Target {
+            address: address.to_string(),
+            key: Some(parse_key(key)?),
+        });
     }
-    if text.rsplit_once(':').is_some_and(|(host, port)| !host.is_empty() && port.parse::<u16>().is_ok()) {
-        return Ok(Target { address: text.to_string(), key: None });
+    if text
+        .rsplit_once(':')
+        .is_some_and(|(host, port)| !host.is_empty() && port.parse::<u16>().is_ok())
+    {
+        return Ok(Target {
+            address: text.to_string(),
+            key: None,
+        });
     }
     Err(CliError::Usage(format!(
         "{text:?} is not a target: use net:HOST:PORT~shs:KEY, or HOST:PORT with --server-key or a pin"
     )))
 }
 
-async fn connect(home: &Home, target: &str, server_key: Option<&str>, network: NetworkKey) -> Result<()> {
+async fn connect(
+    home: &Home,
+    target: &str,
+    server_key: Option<&str>,
+    network: NetworkKey,
+) -> Result<()> {
     let mut target = parse_target(target)?;
     if let Some(key) = server_key {
         let key = parse_key(key)?;
         if target.key.is_some_and(|k| k != key) {
-            return Err(CliError::Usage("the address and --server-key name different keys".into()));
+            return Err(CliError::Usage(
+                "the address and --server-key name different keys".into(),
+            ));
         }
         target.key = Some(key);
     }
@@ -262,7 +308,10 @@ async fn connect(home: &Home, target: &str, server_key: Option<&str>, network: N
     let key = match (target.key, &pinned) {
         (Some(key), _) => key,
         (None, Some(pin)) => pin.key.as_slice().try_into().map_err(|_| {
-            CliError::Usage(format!("the pin for {} is not an Ed25519 key", target.address))
+            CliError::Usage(format!(
+                "the pin for {} is not an Ed25519 key",
+                target.address
+            ))
         })?,
         (None, None) => {
             return Err(CliError::Usage(format!(
@@ -274,33 +323,59 @@ async fn connect(home: &Home, target: &str, server_key: Option<&str>, network: N
     // A pinned key that differs is refused before connecting.
     let now = unix_now();
     if pinned.is_some() {
-        pins.check(keyline_core::Policy::Strict, PIN_PROTOCOL, &target.address, &key, now, None).await?;
+        pins.check(
+            keyline_core::Policy::Strict,
+            PIN_PROTOCOL,
+            &target.address,
+            &key,
+            now,
+            None,
+        )
+        .await?;
     }
     let tcp = TcpStream::connect(&target.address)
         .await
-        .map_err(CliError::io(format!("cannot connect to {}", target.address)))?;
+        .map_err(CliError::io(format!(
+            "cannot connect to {}",
+            target.address
+        )))?;
     let _ = tcp.set_nodelay(true);
     let keypair = Keypair::from_seed(identity.ed25519_seed());
-    let stream = keyline_shs::connect(tcp, ClientConfig::new(keypair, key).network(network)).await?;
+    let stream =
+        keyline_shs::connect(tcp, ClientConfig::new(keypair, key).network(network)).await?;
     if pinned.is_none() {
-        pins.check(keyline_core::Policy::Tofu, PIN_PROTOCOL, &target.address, &key, now, None).await?;
+        pins.check(
+            keyline_core::Policy::Tofu,
+            PIN_PROTOCOL,
+            &target.address,
+            &key,
+            now,
+            None,
+        )
+        .await?;
     }
     netcat(stream).await
 }
 
 /// stdin → peer, peer → stdout; done when both goodbyes are.
-async fn netcat<S: AsyncRead + AsyncWrite + Unpin>(stream: keyline_shs::BoxStream<S>) -> Result<()> {
+async fn netcat<S: AsyncRead + AsyncWrite + Unpin>(
+    stream: keyline_shs::BoxStream<S>,
+) -> Result<()> {
     let close_timeout = keyline_shs::limits::CLOSE_TIMEOUT;
     let (mut reader, mut writer) = stream.split();
     let upload = async {
         let mut stdin = tokio::io::stdin();
-        tokio::io::copy(&mut stdin, &mut writer).await.map_err(stream_error)?;
+        tokio::io::copy(&mut stdin, &mut writer)
+            .await
+            .map_err(stream_error)?;
         writer.shutdown().await.map_err(stream_error)?;
         Ok::<_, ShsError>(tokio::time::Instant::now())
     };
     let download = async {
         let mut stdout = tokio::io::stdout();
-        tokio::io::copy(&mut reader, &mut stdout).await.map_err(stream_error)?;
+        tokio::io::copy(&mut reader, &mut stdout)
+            .await
+            .map_err(stream_error)?;
         stdout.flush().await.map_err(stream_error)?;
         Ok::<_, ShsError>(())
     };
@@ -339,13 +414,22 @@ mod tests {
 
     #[test]
     fn targets() {
-        let key = [7u8; 32];
+        let key = *Keypair::from_seed(&[7u8; 32]).public().as_bytes();
         let b64 = base64_key(&key);
         assert_eq!(
             parse_target(&format!("net:127.0.0.1:8008~shs:{b64}")).unwrap(),
-            Target { address: "127.0.0.1:8008".into(), key: Some(key) }
+            Target {
+                address: "127.0.0.1:8008".into(),
+                key: Some(key)
+            }
         );
-        assert_eq!(parse_target("localhost:1").unwrap(), Target { address: "localhost:1".into(), key: None });
+        assert_eq!(
+            parse_target("localhost:1").unwrap(),
+            Target {
+                address: "localhost:1".into(),
+                key: None
+            }
+        );
         assert!(parse_target("nonsense").is_err());
         assert!(parse_target("net:127.0.0.1:8008").is_err());
     }

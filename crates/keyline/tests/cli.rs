@@ -19,7 +19,11 @@ fn run(home: &Path, args: &[&str]) -> Output {
 
 fn run_ok(home: &Path, args: &[&str]) -> Value {
     let out = run(home, args);
-    assert!(out.status.success(), "keyline {args:?} failed: {}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "keyline {args:?} failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     serde_json::from_slice(&out.stdout).expect("--json output")
 }
 
@@ -27,7 +31,7 @@ fn stderr(out: &Output) -> String {
     String::from_utf8_lossy(&out.stderr).into_owned()
 }
 
-fn home() -> (tempfile::TempDir, PathBuf) {
+fn new_home() -> (tempfile::TempDir, PathBuf) {
     let dir = tempfile::tempdir().expect("tempdir");
     let home = dir.path().join("home");
     (dir, home)
@@ -35,15 +39,23 @@ fn home() -> (tempfile::TempDir, PathBuf) {
 
 #[test]
 fn keygen_id_and_refusal_to_overwrite() {
-    let (_dir, home) = home();
+    let (_dir, home) = new_home();
     let created = run_ok(&home, &["keygen", "--json"]);
     let id = run_ok(&home, &["id", "--json"]);
     assert_eq!(created["public"], id);
     assert!(id["ssb_id"].as_str().unwrap().starts_with('@'));
     assert!(id["npub"].as_str().unwrap().starts_with("npub1"));
-    assert!(id["ed25519_fingerprint"].as_str().unwrap().starts_with("SHA256:"));
+    assert!(
+        id["ed25519_fingerprint"]
+            .as_str()
+            .unwrap()
+            .starts_with("SHA256:")
+    );
     use std::os::unix::fs::PermissionsExt;
-    let mode = std::fs::metadata(home.join("identity.toml")).unwrap().permissions().mode();
+    let mode = std::fs::metadata(home.join("identity.toml"))
+        .unwrap()
+        .permissions()
+        .mode();
     assert_eq!(mode & 0o777, 0o600);
 
     let again = run(&home, &["keygen"]);
@@ -56,17 +68,25 @@ fn keygen_id_and_refusal_to_overwrite() {
 
 #[test]
 fn imports_replace_one_key_and_bad_input_leaves_the_file_untouched() {
-    let (dir, home) = home();
+    let (dir, home) = new_home();
     run_ok(&home, &["keygen", "--json"]);
     let before = std::fs::read(home.join("identity.toml")).unwrap();
     let bad = dir.path().join("secret");
-    std::fs::write(&bad, "# not a secret\n{\"curve\": \"ed25519\", \"private\": \"AAAA.ed25519\"}").unwrap();
+    std::fs::write(
+        &bad,
+        "# not a secret\n{\"curve\": \"ed25519\", \"private\": \"AAAA.ed25519\"}",
+    )
+    .unwrap();
     let out = run(&home, &["import", "ssb", bad.to_str().unwrap()]);
     assert_eq!(out.status.code(), Some(1));
     assert!(stderr(&out).starts_with("keyline: "), "{}", stderr(&out));
     let out = run(&home, &["import", "nsec", "nsec1notakey"]);
     assert_eq!(out.status.code(), Some(1));
-    assert_eq!(std::fs::read(home.join("identity.toml")).unwrap(), before, "file untouched");
+    assert_eq!(
+        std::fs::read(home.join("identity.toml")).unwrap(),
+        before,
+        "file untouched"
+    );
 
     // A real SSB secret (seed 0x01…, its public key) replaces only the Ed25519 key.
     let seed = [1u8; 32];
@@ -76,18 +96,25 @@ fn imports_replace_one_key_and_bad_input_leaves_the_file_untouched() {
     let b64 = |b: &[u8]| base64_std(b);
     let ssb = format!(
         "# this is your SECRET name.\n{{\n  \"curve\": \"ed25519\",\n  \"public\": \"{}.ed25519\",\n  \"private\": \"{}.ed25519\",\n  \"id\": \"@{}.ed25519\"\n}}\n",
-        b64(&public), b64(&secret), b64(&public)
+        b64(&public),
+        b64(&secret),
+        b64(&public)
     );
     let good = dir.path().join("good-secret");
     std::fs::write(&good, ssb).unwrap();
     let old = run_ok(&home, &["id", "--json"]);
     let updated = run_ok(&home, &["import", "ssb", good.to_str().unwrap(), "--json"]);
     assert_eq!(updated["public"]["ed25519_hex"], hex_string(&public));
-    assert_eq!(updated["public"]["npub"], old["npub"], "the secp256k1 key is kept");
+    assert_eq!(
+        updated["public"]["npub"], old["npub"],
+        "the secp256k1 key is kept"
+    );
 }
 
 fn ed25519_public(seed: &[u8; 32]) -> [u8; 32] {
-    ed25519_dalek::SigningKey::from_bytes(seed).verifying_key().to_bytes()
+    ed25519_dalek::SigningKey::from_bytes(seed)
+        .verifying_key()
+        .to_bytes()
 }
 
 fn hex_string(bytes: &[u8]) -> String {
@@ -101,18 +128,40 @@ fn base64_std(bytes: &[u8]) -> String {
 
 #[test]
 fn pins_add_list_remove() {
-    let (_dir, home) = home();
+    let (_dir, home) = new_home();
     let key = hex_string(&ed25519_public(&[1u8; 32]));
-    run_ok(&home, &["pin", "add", "shs", "example:8008", &key, "--note", "test peer", "--json"]);
+    run_ok(
+        &home,
+        &[
+            "pin",
+            "add",
+            "shs",
+            "example:8008",
+            &key,
+            "--note",
+            "test peer",
+            "--json",
+        ],
+    );
     let list = run_ok(&home, &["pin", "list", "--json"]);
     assert_eq!(list[0]["peer"], "example:8008");
     assert_eq!(list[0]["key"], key);
     assert_eq!(list[0]["note"], "test peer");
     let other = hex_string(&keyline_other_key());
     let clash = run(&home, &["pin", "add", "shs", "example:8008", &other]);
-    assert_eq!(clash.status.code(), Some(1), "a different key needs --replace");
-    assert_eq!(run_ok(&home, &["pin", "remove", "shs", "example:8008", "--json"])["removed"], true);
-    assert_eq!(run_ok(&home, &["pin", "list", "--json"]), serde_json::json!([]));
+    assert_eq!(
+        clash.status.code(),
+        Some(1),
+        "a different key needs --replace"
+    );
+    assert_eq!(
+        run_ok(&home, &["pin", "remove", "shs", "example:8008", "--json"])["removed"],
+        true
+    );
+    assert_eq!(
+        run_ok(&home, &["pin", "list", "--json"]),
+        serde_json::json!([])
+    );
 }
 
 fn keyline_other_key() -> [u8; 32] {
@@ -127,10 +176,18 @@ struct Server {
 
 impl Server {
     fn start(home: &Path, args: &[&str]) -> Server {
-        let mut child = keyline(home).args(args).stdout(Stdio::piped()).stderr(Stdio::inherit()).spawn().expect("spawn");
+        let mut child = keyline(home)
+            .args(args)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("spawn");
         let mut line = String::new();
-        BufReader::new(child.stdout.take().unwrap()).read_line(&mut line).expect("announcement");
-        let announce = serde_json::from_str(&line).unwrap_or_else(|e| panic!("bad announcement {line:?}: {e}"));
+        BufReader::new(child.stdout.take().unwrap())
+            .read_line(&mut line)
+            .expect("announcement");
+        let announce = serde_json::from_str(&line)
+            .unwrap_or_else(|e| panic!("bad announcement {line:?}: {e}"));
         Server { child, announce }
     }
 }
@@ -161,9 +218,19 @@ fn connect(home: &Path, args: &[&str], input: &[u8]) -> Output {
 
 #[test]
 fn shs_serve_echo_and_connect_pin_on_first_use() {
-    let (_dir, server_home) = home();
-    let (_dir2, client_home) = home();
-    let server = Server::start(&server_home, &["shs", "serve", "--listen", "127.0.0.1:0", "--echo", "--allow-any"]);
+    let (_dir, server_home) = new_home();
+    let (_dir2, client_home) = new_home();
+    let server = Server::start(
+        &server_home,
+        &[
+            "shs",
+            "serve",
+            "--listen",
+            "127.0.0.1:0",
+            "--echo",
+            "--allow-any",
+        ],
+    );
     let address = server.announce["address"].as_str().unwrap().to_string();
     let listen = server.announce["listen"].as_str().unwrap().to_string();
     assert!(address.starts_with("net:127.0.0.1:") && address.contains("~shs:"));
@@ -179,19 +246,30 @@ fn shs_serve_echo_and_connect_pin_on_first_use() {
     let other = base64_std(&keyline_other_key());
     let out = connect(&client_home, &[&listen, "--server-key", &other], b"x");
     assert_eq!(out.status.code(), Some(1));
-    assert!(stderr(&out).matches("SHA256:").count() >= 2, "{}", stderr(&out));
+    assert!(
+        stderr(&out).matches("SHA256:").count() >= 2,
+        "{}",
+        stderr(&out)
+    );
 }
 
 #[test]
 fn shs_serve_without_allow_admits_only_pinned_clients() {
-    let (_dir, server_home) = home();
-    let (_dir2, client_home) = home();
+    let (_dir, server_home) = new_home();
+    let (_dir2, client_home) = new_home();
     let client = run_ok(&client_home, &["keygen", "--json"]);
-    let server = Server::start(&server_home, &["shs", "serve", "--listen", "127.0.0.1:0", "--echo"]);
+    let server = Server::start(
+        &server_home,
+        &["shs", "serve", "--listen", "127.0.0.1:0", "--echo"],
+    );
     let address = server.announce["address"].as_str().unwrap().to_string();
     let out = connect(&client_home, &[&address], b"hello");
     assert_eq!(out.status.code(), Some(1));
-    assert!(stderr(&out).contains("does not accept this client"), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("does not accept this client"),
+        "{}",
+        stderr(&out)
+    );
     let key = client["public"]["ed25519_hex"].as_str().unwrap();
     run_ok(&server_home, &["pin", "add", "shs", "alice", key, "--json"]);
     let out = connect(&client_home, &[&address], b"hello");
@@ -201,7 +279,7 @@ fn shs_serve_without_allow_admits_only_pinned_clients() {
 
 #[test]
 fn connect_without_a_key_explains_what_to_do() {
-    let (_dir, home) = home();
+    let (_dir, home) = new_home();
     let out = run(&home, &["shs", "connect", "127.0.0.1:9"]);
     assert_eq!(out.status.code(), Some(2));
     assert!(stderr(&out).contains("--server-key"), "{}", stderr(&out));
@@ -211,12 +289,12 @@ fn connect_without_a_key_explains_what_to_do() {
 
 #[test]
 fn serve_announces_every_service() {
-    let (_dir, home) = home();
+    let (_dir, home) = new_home();
     let server = Server::start(&home, &["serve", "--shs-listen", "127.0.0.1:0"]);
     let shs = &server.announce["services"]["shs"];
     assert_eq!(server.announce["listen"]["shs"], shs["listen"]);
     assert_eq!(shs["allow"], "any", "loopback default");
-    let (_dir2, client_home) = home();
+    let (_dir2, client_home) = new_home();
     let out = connect(&client_home, &[shs["address"].as_str().unwrap()], b"ping");
     assert!(out.status.success(), "{}", stderr(&out));
     assert_eq!(out.stdout, b"ping");
@@ -224,21 +302,61 @@ fn serve_announces_every_service() {
 
 #[test]
 fn js_reference_client_talks_to_keyline_shs_serve() {
-    let Some(dir) = keyline_testkit::interop_peers() else { return };
-    let (_dir, home) = home();
-    let server = Server::start(&home, &["shs", "serve", "--listen", "127.0.0.1:0", "--echo", "--allow-any"]);
-    let port = server.announce["listen"].as_str().unwrap().rsplit(':').next().unwrap().to_string();
+    let Some(dir) = keyline_testkit::interop_peers() else {
+        return;
+    };
+    let (_dir, home) = new_home();
+    let server = Server::start(
+        &home,
+        &[
+            "shs",
+            "serve",
+            "--listen",
+            "127.0.0.1:0",
+            "--echo",
+            "--allow-any",
+        ],
+    );
+    let port = server.announce["listen"]
+        .as_str()
+        .unwrap()
+        .rsplit(':')
+        .next()
+        .unwrap()
+        .to_string();
     let key_b64 = server.announce["public_key"].as_str().unwrap();
-    let key = run_ok(&home, &["id", "--json"])["ed25519_hex"].as_str().unwrap().to_string();
+    let key = run_ok(&home, &["id", "--json"])["ed25519_hex"]
+        .as_str()
+        .unwrap()
+        .to_string();
     assert_eq!(base64_std(&hex_bytes(&key)), key_b64);
     let out = Command::new("node")
         .arg(dir.join("peer.js"))
-        .args(["client", "--net", "d4a1cb88a66f02f8db635ce26441cc5dac1b08420ceaac230839b755845a9ffb"])
-        .args(["--seed", &"11".repeat(32), "--port", &port, "--server-pk", &key, "--mode", "send"])
+        .args([
+            "client",
+            "--net",
+            "d4a1cb88a66f02f8db635ce26441cc5dac1b08420ceaac230839b755845a9ffb",
+        ])
+        .args([
+            "--seed",
+            &"11".repeat(32),
+            "--port",
+            &port,
+            "--server-pk",
+            &key,
+            "--mode",
+            "send",
+        ])
         .output()
         .expect("node peer.js");
-    let lines: Vec<Value> = String::from_utf8_lossy(&out.stdout).lines().map(|l| serde_json::from_str(l).unwrap()).collect();
-    let received = lines.iter().find(|l| l["event"] == "received").expect("received line");
+    let lines: Vec<Value> = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let received = lines
+        .iter()
+        .find(|l| l["event"] == "received")
+        .expect("received line");
     assert_eq!(received["sha256"], received["sent_sha256"]);
     assert_eq!(lines.last().unwrap()["ok"], true, "{lines:?}");
 }

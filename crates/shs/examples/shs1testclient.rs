@@ -20,19 +20,36 @@ fn run() -> Result<(), String> {
         .ok()
         .and_then(|b| b.try_into().ok())
         .ok_or("the server key must be 64 hex characters")?;
-    let client = ClientHandshake::new(network, Keypair::generate(), &server, EphemeralKey::generate())
-        .map_err(|e| e.to_string())?;
+    let client = ClientHandshake::new(
+        network,
+        Keypair::generate(),
+        &server,
+        EphemeralKey::generate(),
+    )
+    .map_err(|e| e.to_string())?;
     let (mut input, mut output) = (std::io::stdin().lock(), std::io::stdout().lock());
     let (msg1, client) = client.hello();
-    output.write_all(&msg1).and_then(|()| output.flush()).map_err(|e| e.to_string())?;
+    output
+        .write_all(&msg1)
+        .and_then(|()| output.flush())
+        .map_err(|e| e.to_string())?;
     let mut msg2 = [0u8; 64];
-    input.read_exact(&mut msg2).map_err(|e| format!("reading msg2: {e}"))?;
+    input
+        .read_exact(&mut msg2)
+        .map_err(|e| format!("reading msg2: {e}"))?;
     let (msg3, client) = client.read_hello(&msg2).map_err(|e| e.to_string())?;
-    output.write_all(&msg3).and_then(|()| output.flush()).map_err(|e| e.to_string())?;
+    output
+        .write_all(&msg3)
+        .and_then(|()| output.flush())
+        .map_err(|e| e.to_string())?;
     let mut msg4 = [0u8; 80];
-    input.read_exact(&mut msg4).map_err(|e| format!("reading msg4: {e}"))?;
+    input
+        .read_exact(&mut msg4)
+        .map_err(|e| format!("reading msg4: {e}"))?;
     let outcome = client.read_accept(&msg4).map_err(|e| e.to_string())?;
-    output.write_all(&outcome.shs1_test_bytes()[..]).map_err(|e| e.to_string())?;
+    output
+        .write_all(&outcome.shs1_test_bytes()[..])
+        .map_err(|e| e.to_string())?;
     output.flush().map_err(|e| e.to_string())
 }
 

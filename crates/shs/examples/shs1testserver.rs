@@ -27,14 +27,23 @@ fn run() -> Result<(), String> {
     let (mut input, mut output) = (std::io::stdin().lock(), std::io::stdout().lock());
     let server = ServerHandshake::new(network, keypair, EphemeralKey::generate());
     let mut msg1 = [0u8; 64];
-    input.read_exact(&mut msg1).map_err(|e| format!("reading msg1: {e}"))?;
+    input
+        .read_exact(&mut msg1)
+        .map_err(|e| format!("reading msg1: {e}"))?;
     let (msg2, server) = server.read_hello(&msg1).map_err(|e| e.to_string())?;
-    output.write_all(&msg2).and_then(|()| output.flush()).map_err(|e| e.to_string())?;
+    output
+        .write_all(&msg2)
+        .and_then(|()| output.flush())
+        .map_err(|e| e.to_string())?;
     let mut msg3 = [0u8; 112];
-    input.read_exact(&mut msg3).map_err(|e| format!("reading msg3: {e}"))?;
+    input
+        .read_exact(&mut msg3)
+        .map_err(|e| format!("reading msg3: {e}"))?;
     let (msg4, outcome) = server.read_auth(&msg3).map_err(|e| e.to_string())?.accept();
     output.write_all(&msg4).map_err(|e| e.to_string())?;
-    output.write_all(&outcome.shs1_test_bytes()[..]).map_err(|e| e.to_string())?;
+    output
+        .write_all(&outcome.shs1_test_bytes()[..])
+        .map_err(|e| e.to_string())?;
     output.flush().map_err(|e| e.to_string())
 }
 

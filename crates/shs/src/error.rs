@@ -263,7 +263,9 @@ impl Error {
                 InvalidInput::PacketSize(_) => "packet_size",
             },
             Error::Timeout { .. } => "timeout",
-            Error::UnexpectedEof { step: Step::BoxStream | Step::Close } => "eof_before_goodbye",
+            Error::UnexpectedEof {
+                step: Step::BoxStream | Step::Close,
+            } => "eof_before_goodbye",
             Error::UnexpectedEof { .. } => "unexpected_eof",
             Error::Io { .. } => "io",
         }
@@ -303,10 +305,19 @@ impl Clone for Error {
     /// an I/O source is cloned by kind and message.
     fn clone(&self) -> Self {
         match self {
-            Error::Peer { step, kind } => Error::Peer { step: *step, kind: *kind },
-            Error::Refused { step, reason } => Error::Refused { step: *step, reason: *reason },
+            Error::Peer { step, kind } => Error::Peer {
+                step: *step,
+                kind: *kind,
+            },
+            Error::Refused { step, reason } => Error::Refused {
+                step: *step,
+                reason: *reason,
+            },
             Error::InvalidInput(what) => Error::InvalidInput(what.clone()),
-            Error::Timeout { step, after } => Error::Timeout { step: *step, after: *after },
+            Error::Timeout { step, after } => Error::Timeout {
+                step: *step,
+                after: *after,
+            },
             Error::UnexpectedEof { step } => Error::UnexpectedEof { step: *step },
             Error::Io { step, source } => Error::Io {
                 step: *step,

@@ -104,7 +104,11 @@ impl PublicKey {
 
 impl fmt::Debug for PublicKey {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "PublicKey({})", keyline_core::keys::fingerprint(&self.ed25519))
+        write!(
+            f,
+            "PublicKey({})",
+            keyline_core::keys::fingerprint(&self.ed25519)
+        )
     }
 }
 
@@ -168,7 +172,9 @@ impl Keypair {
 
 impl fmt::Debug for Keypair {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Keypair").field("public", &self.public).finish_non_exhaustive()
+        f.debug_struct("Keypair")
+            .field("public", &self.public)
+            .finish_non_exhaustive()
     }
 }
 
@@ -225,4 +231,3 @@ fn random_32() -> [u8; 32] {
     }
     bytes
 }
-

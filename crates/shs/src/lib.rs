@@ -66,6 +66,5 @@ pub use error::{Error, InvalidInput, PeerError, Refusal, Result, Step};
 pub use keys::{EphemeralKey, Keypair, NetworkKey, PublicKey};
 pub use proto::{DirectionKeys, HandshakeOutcome};
 pub use tokio::{
-    BoxStream, BoxStreamReader, BoxStreamWriter, ClientConfig, ServerConfig,
-    accept, connect,
+    BoxStream, BoxStreamReader, BoxStreamWriter, ClientConfig, ServerConfig, accept, connect,
 };

@@ -59,23 +59,46 @@ fn streams_encode_byte_for_byte() {
             while at < wire.len() {
                 let packet = &array(stream, "packets")[packet_index];
                 let len = packet["length"].as_u64().expect("length") as usize;
-                assert_eq!(wire[at..at + 34], hex(&packet["header"])[..], "{name} header {packet_index}");
-                assert_eq!(wire[at + 34..at + 34 + len], hex(&packet["body"])[..], "{name} body");
+                assert_eq!(
+                    wire[at..at + 34],
+                    hex(&packet["header"])[..],
+                    "{name} header {packet_index}"
+                );
+                assert_eq!(
+                    wire[at + 34..at + 34 + len],
+                    hex(&packet["body"])[..],
+                    "{name} body"
+                );
                 chunks.extend([34, len]);
                 at += 34 + len;
                 packet_index += 1;
             }
         }
-        assert_eq!(packet_index, array(stream, "packets").len(), "{name}: packet count");
+        assert_eq!(
+            packet_index,
+            array(stream, "packets").len(),
+            "{name}: packet count"
+        );
         if stream["goodbye"].is_null() {
             assert_eq!(stream["source_ends_with_error"], true, "{name}");
         } else {
-            assert_eq!(encoder.nonce()[..], hex(&stream["goodbye"]["nonce"])[..], "{name} goodbye nonce");
+            assert_eq!(
+                encoder.nonce()[..],
+                hex(&stream["goodbye"]["nonce"])[..],
+                "{name} goodbye nonce"
+            );
             let goodbye = encoder.goodbye().expect("goodbye");
-            assert_eq!(goodbye[..], hex(&stream["goodbye"]["bytes"])[..], "{name} goodbye");
+            assert_eq!(
+                goodbye[..],
+                hex(&stream["goodbye"]["bytes"])[..],
+                "{name} goodbye"
+            );
             wire.extend_from_slice(&goodbye);
             chunks.push(34);
-            assert!(encoder.encode(b"x", &mut Vec::new()).is_err(), "write after goodbye");
+            assert!(
+                encoder.encode(b"x", &mut Vec::new()).is_err(),
+                "write after goodbye"
+            );
         }
         assert_eq!(wire, hex(&stream["wire"]), "{name}: wire");
         let expected_chunks: Vec<usize> = array(stream, "encoder_chunks")
@@ -114,7 +137,11 @@ fn streams_decode_whole_and_in_pieces() {
             let (delivered, end) = decode(&keys(stream), &wire, piece);
             assert_eq!(delivered, decoded, "{name} piece {piece}");
             if stream["goodbye"].is_null() {
-                assert_eq!(end.expect_err("no goodbye").code(), "eof_before_goodbye", "{name}");
+                assert_eq!(
+                    end.expect_err("no goodbye").code(),
+                    "eof_before_goodbye",
+                    "{name}"
+                );
             } else {
                 end.unwrap_or_else(|e| panic!("{name}: {e}"));
             }
@@ -132,8 +159,11 @@ fn decode_cases_give_the_expected_result() {
         let wire = hex(&case["wire"]);
         let expected = &case["expected"];
         // keyline's decoder never delivers empty packets: drop them from the expectation.
-        let want: Vec<Vec<u8>> =
-            array(expected, "delivered").iter().map(hex).filter(|p| !p.is_empty()).collect();
+        let want: Vec<Vec<u8>> = array(expected, "delivered")
+            .iter()
+            .map(hex)
+            .filter(|p| !p.is_empty())
+            .collect();
         for piece in [wire.len().max(1), 1, 5, 34] {
             let (delivered, end) = decode(&keys(case), &wire, piece);
             assert_eq!(delivered, want, "{name} piece {piece}");
@@ -158,7 +188,9 @@ fn box_stream_c_vector() {
     let mut wire = Vec::new();
     for packet in array(&v, "packets") {
         let mut one = Vec::new();
-        encoder.seal_packet(&hex(&packet["plaintext"]), &mut one).expect("seal");
+        encoder
+            .seal_packet(&hex(&packet["plaintext"]), &mut one)
+            .expect("seal");
         assert_eq!(one[..34], hex(&packet["header"])[..]);
         assert_eq!(one[34..], hex(&packet["body"])[..]);
         wire.extend(one);
@@ -167,7 +199,10 @@ fn box_stream_c_vector() {
     assert_eq!(goodbye[..], hex(&v["goodbye"])[..]);
     wire.extend_from_slice(&goodbye);
     let (delivered, end) = decode(&k, &wire, 3);
-    let plaintexts: Vec<Vec<u8>> = array(&v, "packets").iter().map(|p| hex(&p["plaintext"])).collect();
+    let plaintexts: Vec<Vec<u8>> = array(&v, "packets")
+        .iter()
+        .map(|p| hex(&p["plaintext"]))
+        .collect();
     assert_eq!(delivered, plaintexts);
     end.expect("clean end");
 
@@ -188,13 +223,20 @@ fn nonce_survives_the_2_192_wrap_over_many_packets() {
     let mut encoder = BoxEncoder::new(&k);
     let mut wire = Vec::new();
     for i in 0..1000u32 {
-        encoder.seal_packet(&i.to_be_bytes(), &mut wire).expect("seal");
+        encoder
+            .seal_packet(&i.to_be_bytes(), &mut wire)
+            .expect("seal");
     }
     wire.extend_from_slice(&encoder.goodbye().expect("goodbye"));
     let (delivered, end) = decode(&k, &wire, 4096);
     end.expect("clean end");
     assert_eq!(delivered.len(), 1000);
-    assert!(delivered.iter().enumerate().all(|(i, p)| p[..] == (i as u32).to_be_bytes()));
+    assert!(
+        delivered
+            .iter()
+            .enumerate()
+            .all(|(i, p)| p[..] == (i as u32).to_be_bytes())
+    );
 }
 
 #[test]
@@ -202,13 +244,36 @@ fn encoder_refuses_bad_sizes_and_writes_after_goodbye() {
     let k = DirectionKeys::new([7; 32], [0; 24]);
     let mut encoder = BoxEncoder::new(&k);
     let mut out = Vec::new();
-    assert_eq!(encoder.seal_packet(&[], &mut out).expect_err("empty").code(), "packet_size");
-    assert_eq!(encoder.seal_packet(&[0; 4097], &mut out).expect_err("4097").code(), "packet_size");
+    assert_eq!(
+        encoder
+            .seal_packet(&[], &mut out)
+            .expect_err("empty")
+            .code(),
+        "packet_size"
+    );
+    assert_eq!(
+        encoder
+            .seal_packet(&[0; 4097], &mut out)
+            .expect_err("4097")
+            .code(),
+        "packet_size"
+    );
     assert!(out.is_empty(), "a refused packet leaves nothing behind");
-    encoder.seal_packet(&[0; 4096], &mut out).expect("4096 is the limit");
+    encoder
+        .seal_packet(&[0; 4096], &mut out)
+        .expect("4096 is the limit");
     encoder.goodbye().expect("goodbye");
-    assert_eq!(encoder.goodbye().expect_err("twice").code(), "write_after_goodbye");
-    assert_eq!(encoder.seal_packet(&[1], &mut out).expect_err("after").code(), "write_after_goodbye");
+    assert_eq!(
+        encoder.goodbye().expect_err("twice").code(),
+        "write_after_goodbye"
+    );
+    assert_eq!(
+        encoder
+            .seal_packet(&[1], &mut out)
+            .expect_err("after")
+            .code(),
+        "write_after_goodbye"
+    );
 }
 
 proptest! {

@@ -14,13 +14,36 @@ fn ephemeral(side: &Value) -> EphemeralKey {
 }
 
 fn check_outcome(outcome: &HandshakeOutcome, expected: &Value) {
-    assert_eq!(outcome.send().key()[..], hex(&expected["encrypt_key"])[..], "encrypt_key");
-    assert_eq!(outcome.send().nonce()[..], hex(&expected["encrypt_nonce"])[..], "encrypt_nonce");
-    assert_eq!(outcome.recv().key()[..], hex(&expected["decrypt_key"])[..], "decrypt_key");
-    assert_eq!(outcome.recv().nonce()[..], hex(&expected["decrypt_nonce"])[..], "decrypt_nonce");
-    assert_eq!(outcome.peer().as_bytes()[..], hex(&expected["peer_longterm_pk"])[..], "peer");
+    assert_eq!(
+        outcome.send().key()[..],
+        hex(&expected["encrypt_key"])[..],
+        "encrypt_key"
+    );
+    assert_eq!(
+        outcome.send().nonce()[..],
+        hex(&expected["encrypt_nonce"])[..],
+        "encrypt_nonce"
+    );
+    assert_eq!(
+        outcome.recv().key()[..],
+        hex(&expected["decrypt_key"])[..],
+        "decrypt_key"
+    );
+    assert_eq!(
+        outcome.recv().nonce()[..],
+        hex(&expected["decrypt_nonce"])[..],
+        "decrypt_nonce"
+    );
+    assert_eq!(
+        outcome.peer().as_bytes()[..],
+        hex(&expected["peer_longterm_pk"])[..],
+        "peer"
+    );
     if !expected["shs1_test_outcome"].is_null() {
-        assert_eq!(outcome.shs1_test_bytes()[..], hex(&expected["shs1_test_outcome"])[..]);
+        assert_eq!(
+            outcome.shs1_test_bytes()[..],
+            hex(&expected["shs1_test_outcome"])[..]
+        );
     }
 }
 
@@ -32,7 +55,13 @@ struct Run {
     server: HandshakeOutcome,
 }
 
-fn run(network: NetworkKey, client: Keypair, client_eph: EphemeralKey, server: Keypair, server_eph: EphemeralKey) -> Run {
+fn run(
+    network: NetworkKey,
+    client: Keypair,
+    client_eph: EphemeralKey,
+    server: Keypair,
+    server_eph: EphemeralKey,
+) -> Run {
     let server_pk = *server.public().as_bytes();
     let c = ClientHandshake::new(network, client, &server_pk, client_eph).expect("client setup");
     let s = ServerHandshake::new(network, server, server_eph);
@@ -58,11 +87,30 @@ fn positive_cases_match_every_message_and_outcome() {
         let name = str_field(case, "name");
         let network = NetworkKey(hex_n(&case["network_key"]));
         let (client, server) = (&case["client"], &case["server"]);
-        assert_eq!(keypair(client).public().as_bytes()[..], hex(&client["longterm_pk"])[..], "{name}");
-        assert_eq!(keypair(client).to_libsodium_secret()[..], hex(&client["longterm_sk"])[..]);
-        assert_eq!(keypair(server).public().curve25519()[..], hex(&server["longterm_curve_pk"])[..]);
-        assert_eq!(ephemeral(client).public()[..], hex(&client["ephemeral_pk"])[..]);
-        let r = run(network, keypair(client), ephemeral(client), keypair(server), ephemeral(server));
+        assert_eq!(
+            keypair(client).public().as_bytes()[..],
+            hex(&client["longterm_pk"])[..],
+            "{name}"
+        );
+        assert_eq!(
+            keypair(client).to_libsodium_secret()[..],
+            hex(&client["longterm_sk"])[..]
+        );
+        assert_eq!(
+            keypair(server).public().curve25519()[..],
+            hex(&server["longterm_curve_pk"])[..]
+        );
+        assert_eq!(
+            ephemeral(client).public()[..],
+            hex(&client["ephemeral_pk"])[..]
+        );
+        let r = run(
+            network,
+            keypair(client),
+            ephemeral(client),
+            keypair(server),
+            ephemeral(server),
+        );
         for (i, field) in ["msg1", "msg2", "msg3", "msg4"].iter().enumerate() {
             assert_eq!(r.msgs[i], hex(&case[*field]), "{name} {field}");
         }
@@ -75,8 +123,10 @@ fn positive_cases_match_every_message_and_outcome() {
 fn shs1_c_vector() {
     let v = load_json("shs/shs1-c-test-vector.json");
     let network = NetworkKey(hex_n(&v["network_key"]));
-    let client = Keypair::from_libsodium_secret(&hex_n(&v["client_longterm_sk"])).expect("client sk");
-    let server = Keypair::from_libsodium_secret(&hex_n(&v["server_longterm_sk"])).expect("server sk");
+    let client =
+        Keypair::from_libsodium_secret(&hex_n(&v["client_longterm_sk"])).expect("client sk");
+    let server =
+        Keypair::from_libsodium_secret(&hex_n(&v["server_longterm_sk"])).expect("server sk");
     let client_eph = EphemeralKey::from_secret(hex_n(&v["client_ephemeral_sk"]));
     let server_eph = EphemeralKey::from_secret(hex_n(&v["server_ephemeral_sk"]));
     assert_eq!(client_eph.public()[..], hex(&v["client_ephemeral_pk"])[..]);
@@ -100,8 +150,16 @@ fn replay_server(case: &Value, base: &Value) -> Replay {
     let network = NetworkKey(hex_n(&base["network_key"]));
     let peer_sends = array(case, "peer_sends");
     let deny = case["overrides"]["authorize"].as_str() == Some("deny");
-    let mut out = Replay { sent: vec![], failed_at: None, authorize_called_with: None };
-    let s = ServerHandshake::new(network, keypair(&base["server"]), ephemeral(&base["server"]));
+    let mut out = Replay {
+        sent: vec![],
+        failed_at: None,
+        authorize_called_with: None,
+    };
+    let s = ServerHandshake::new(
+        network,
+        keypair(&base["server"]),
+        ephemeral(&base["server"]),
+    );
     let msg1: [u8; 64] = hex_n(&peer_sends[0]);
     let (msg2, s) = match s.read_hello(&msg1) {
         Ok(next) => next,
@@ -136,8 +194,17 @@ fn replay_client(case: &Value, base: &Value) -> Replay {
         Some(_) => hex_n(&case["overrides"]["server_longterm_pk"]),
         None => hex_n(&base["server"]["longterm_pk"]),
     };
-    let mut out = Replay { sent: vec![], failed_at: None, authorize_called_with: None };
-    let c = match ClientHandshake::new(network, keypair(&base["client"]), &server_pk, ephemeral(&base["client"])) {
+    let mut out = Replay {
+        sent: vec![],
+        failed_at: None,
+        authorize_called_with: None,
+    };
+    let c = match ClientHandshake::new(
+        network,
+        keypair(&base["client"]),
+        &server_pk,
+        ephemeral(&base["client"]),
+    ) {
         Ok(c) => c,
         Err(err) => {
             out.failed_at = Some(("before_msg1", err));
@@ -178,7 +245,9 @@ fn negative_cases_reject_at_the_right_step_having_sent_exactly_the_expected_byte
             "client" => replay_client(case, base),
             other => panic!("unknown side {other}"),
         };
-        let (step, err) = replay.failed_at.unwrap_or_else(|| panic!("{name}: accepted"));
+        let (step, err) = replay
+            .failed_at
+            .unwrap_or_else(|| panic!("{name}: accepted"));
         assert_eq!(err.code(), str_field(expected, "reason"), "{name}: {err}");
         let expected_sent: Vec<Vec<u8>> = array(expected, "sent").iter().map(hex).collect();
         if step == "before_msg1" {
@@ -208,8 +277,13 @@ fn invalid_server_key_is_refused_before_anything_is_sent() {
         k[0] = 1;
         k
     }] {
-        let err = ClientHandshake::new(NetworkKey::default(), me.clone(), &bad, EphemeralKey::generate())
-            .expect_err("small-order key");
+        let err = ClientHandshake::new(
+            NetworkKey::default(),
+            me.clone(),
+            &bad,
+            EphemeralKey::generate(),
+        )
+        .expect_err("small-order key");
         assert_eq!(err.code(), "invalid_server_longterm_key");
         assert_eq!(err.step(), Step::Setup);
     }

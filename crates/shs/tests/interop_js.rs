@@ -9,7 +9,9 @@ use std::process::{Child, ChildStdout, Command, Stdio};
 use std::time::Duration;
 
 use keyline_shs::proto::{ClientHandshake, ServerHandshake};
-use keyline_shs::{ClientConfig, EphemeralKey, Error, HandshakeOutcome, Keypair, NetworkKey, ServerConfig, Step};
+use keyline_shs::{
+    ClientConfig, EphemeralKey, Error, HandshakeOutcome, Keypair, NetworkKey, ServerConfig, Step,
+};
 use serde_json::Value;
 use sha2::{Digest, Sha256};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -60,14 +62,21 @@ impl Peer {
             if value["event"] == event {
                 return value;
             }
-            assert_ne!(value["event"], "done", "peer.js finished before {event:?}: {value}");
+            assert_ne!(
+                value["event"], "done",
+                "peer.js finished before {event:?}: {value}"
+            );
         }
     }
 
     fn finish(mut self) -> Value {
         let done = self.expect("done");
         let status = self.child.wait().expect("wait peer");
-        assert_eq!(status.success(), done["ok"] == true, "exit status matches {done}");
+        assert_eq!(
+            status.success(),
+            done["ok"] == true,
+            "exit status matches {done}"
+        );
         done
     }
 }
@@ -81,24 +90,39 @@ impl Drop for Peer {
 
 fn js_public_key(dir: &Path) -> [u8; 32] {
     // The JS key of JS_SEED, read from a server announcement.
-    let mut peer = Peer::spawn(dir, &["server", "--net", NET, "--seed", JS_SEED, "--mode", "silent"]);
+    let mut peer = Peer::spawn(
+        dir,
+        &[
+            "server", "--net", NET, "--seed", JS_SEED, "--mode", "silent",
+        ],
+    );
     let listening = peer.expect("listening");
     hex_key(&listening["pk"])
 }
 
 fn hex_key(value: &Value) -> [u8; 32] {
-    hex::decode(value.as_str().expect("hex")).expect("hex").try_into().expect("32 bytes")
+    hex::decode(value.as_str().expect("hex"))
+        .expect("hex")
+        .try_into()
+        .expect("32 bytes")
 }
 
 fn js_server(dir: &Path, mode: &str) -> (Peer, u16, [u8; 32]) {
-    let mut peer = Peer::spawn(dir, &["server", "--net", NET, "--seed", JS_SEED, "--mode", mode]);
+    let mut peer = Peer::spawn(
+        dir,
+        &["server", "--net", NET, "--seed", JS_SEED, "--mode", mode],
+    );
     let listening = peer.expect("listening");
     let port = listening["port"].as_u64().expect("port") as u16;
     (peer, port, hex_key(&listening["pk"]))
 }
 
 fn check_keys(ours: &HandshakeOutcome, theirs: &Value) {
-    assert_eq!(hex::encode(ours.send().key()), theirs["decryptKey"], "our send key is their receive key");
+    assert_eq!(
+        hex::encode(ours.send().key()),
+        theirs["decryptKey"],
+        "our send key is their receive key"
+    );
     assert_eq!(hex::encode(ours.send().nonce()), theirs["decryptNonce"]);
     assert_eq!(hex::encode(ours.recv().key()), theirs["encryptKey"]);
     assert_eq!(hex::encode(ours.recv().nonce()), theirs["encryptNonce"]);
@@ -107,7 +131,8 @@ fn check_keys(ours: &HandshakeOutcome, theirs: &Value) {
 /// Ends a box-stream with the sans-IO codec: our goodbye, then the peer's, then close.
 fn finish_by_hand(mut tcp: StdTcpStream, outcome: HandshakeOutcome) {
     let (mut encoder, mut decoder) = outcome.into_codec();
-    tcp.write_all(&encoder.goodbye().expect("goodbye")).expect("send goodbye");
+    tcp.write_all(&encoder.goodbye().expect("goodbye"))
+        .expect("send goodbye");
     let mut buf = [0u8; 4096];
     while !decoder.is_finished() {
         let n = tcp.read(&mut buf).expect("read");
@@ -123,11 +148,19 @@ fn finish_by_hand(mut tcp: StdTcpStream, outcome: HandshakeOutcome) {
 
 #[test]
 fn keyline_client_and_js_server_derive_the_same_keys() {
-    let Some(dir) = keyline_testkit::interop_peers() else { return };
+    let Some(dir) = keyline_testkit::interop_peers() else {
+        return;
+    };
     let (mut peer, port, server_pk) = js_server(&dir, "echo");
     let me = Keypair::generate();
     let mut tcp = StdTcpStream::connect(("127.0.0.1", port)).expect("connect");
-    let c = ClientHandshake::new(NetworkKey::default(), me.clone(), &server_pk, EphemeralKey::generate()).expect("key");
+    let c = ClientHandshake::new(
+        NetworkKey::default(),
+        me.clone(),
+        &server_pk,
+        EphemeralKey::generate(),
+    )
+    .expect("key");
     let (msg1, c) = c.hello();
     tcp.write_all(&msg1).expect("msg1");
     let mut msg2 = [0u8; 64];
@@ -146,14 +179,30 @@ fn keyline_client_and_js_server_derive_the_same_keys() {
 
 #[test]
 fn js_client_and_keyline_server_derive_the_same_keys() {
-    let Some(dir) = keyline_testkit::interop_peers() else { return };
+    let Some(dir) = keyline_testkit::interop_peers() else {
+        return;
+    };
     let me = Keypair::generate();
     let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
     let port = listener.local_addr().expect("addr").port().to_string();
     let server_pk = hex::encode(me.public().as_bytes());
     let mut peer = Peer::spawn(
         &dir,
-        &["client", "--net", NET, "--seed", JS_SEED, "--port", &port, "--server-pk", &server_pk, "--mode", "send", "--payloads", ""],
+        &[
+            "client",
+            "--net",
+            NET,
+            "--seed",
+            JS_SEED,
+            "--port",
+            &port,
+            "--server-pk",
+            &server_pk,
+            "--mode",
+            "send",
+            "--payloads",
+            "",
+        ],
     );
     let (mut tcp, _) = listener.accept().expect("accept");
     let s = ServerHandshake::new(NetworkKey::default(), me, EphemeralKey::generate());
@@ -173,7 +222,10 @@ fn js_client_and_keyline_server_derive_the_same_keys() {
 }
 
 /// Sends `data`, reads everything until the peer's goodbye, closes; returns what arrived.
-async fn exchange(stream: keyline_shs::BoxStream<tokio::net::TcpStream>, data: &[u8]) -> Result<Vec<u8>, Error> {
+async fn exchange(
+    stream: keyline_shs::BoxStream<tokio::net::TcpStream>,
+    data: &[u8],
+) -> Result<Vec<u8>, Error> {
     let (mut reader, mut writer) = stream.split();
     let write = async {
         writer.write_all(data).await?;
@@ -188,29 +240,49 @@ async fn exchange(stream: keyline_shs::BoxStream<tokio::net::TcpStream>, data: &
     got.map_err(|e| Error::from_io(e, Step::BoxStream))
 }
 
-async fn dial(port: u16, server_pk: [u8; 32], config: impl FnOnce(ClientConfig) -> ClientConfig) -> Result<keyline_shs::BoxStream<tokio::net::TcpStream>, Error> {
-    let tcp = tokio::net::TcpStream::connect(("127.0.0.1", port)).await.expect("connect");
-    keyline_shs::connect(tcp, config(ClientConfig::new(Keypair::generate(), server_pk))).await
+async fn dial(
+    port: u16,
+    server_pk: [u8; 32],
+    config: impl FnOnce(ClientConfig) -> ClientConfig,
+) -> Result<keyline_shs::BoxStream<tokio::net::TcpStream>, Error> {
+    let tcp = tokio::net::TcpStream::connect(("127.0.0.1", port))
+        .await
+        .expect("connect");
+    keyline_shs::connect(
+        tcp,
+        config(ClientConfig::new(Keypair::generate(), server_pk)),
+    )
+    .await
 }
 
 #[tokio::test]
 async fn keyline_client_to_js_echo_server_round_trips_every_payload() {
-    let Some(dir) = keyline_testkit::interop_peers() else { return };
+    let Some(dir) = keyline_testkit::interop_peers() else {
+        return;
+    };
     let (peer, port, server_pk) = js_server(&dir, "echo");
-    let stream = dial(port, server_pk, |c| c).await.expect("handshake with JS");
+    let stream = dial(port, server_pk, |c| c)
+        .await
+        .expect("handshake with JS");
     let data = payloads();
     let echoed = exchange(stream, &data).await.expect("echo");
     assert_eq!(echoed.len(), data.len());
     assert!(echoed == data, "echo differs");
-    let done = tokio::task::spawn_blocking(move || peer.finish()).await.expect("join");
+    let done = tokio::task::spawn_blocking(move || peer.finish())
+        .await
+        .expect("join");
     assert_eq!(done["ok"], true, "{done}");
 }
 
 #[tokio::test]
 async fn keyline_client_and_js_server_both_send_and_both_goodbyes_arrive() {
-    let Some(dir) = keyline_testkit::interop_peers() else { return };
+    let Some(dir) = keyline_testkit::interop_peers() else {
+        return;
+    };
     let (mut peer, port, server_pk) = js_server(&dir, "send");
-    let stream = dial(port, server_pk, |c| c).await.expect("handshake with JS");
+    let stream = dial(port, server_pk, |c| c)
+        .await
+        .expect("handshake with JS");
     let data = payloads();
     let got = exchange(stream, &data).await.expect("exchange");
     let received = tokio::task::spawn_blocking(move || {
@@ -221,26 +293,43 @@ async fn keyline_client_and_js_server_both_send_and_both_goodbyes_arrive() {
     .expect("join");
     let (theirs, done) = received;
     assert_eq!(done["ok"], true, "{done}");
-    assert_eq!(sha256_hex(&got), theirs["sent_sha256"], "we got what JS sent");
+    assert_eq!(
+        sha256_hex(&got),
+        theirs["sent_sha256"],
+        "we got what JS sent"
+    );
     assert_eq!(theirs["sha256"], sha256_hex(&data), "JS got what we sent");
     assert_eq!(theirs["bytes"].as_u64(), Some(data.len() as u64));
 }
 
-async fn keyline_server(mode: &'static str, deny: bool) -> (u16, [u8; 32], tokio::task::JoinHandle<Result<Vec<u8>, Error>>) {
+async fn keyline_server(
+    mode: &'static str,
+    deny: bool,
+) -> (
+    u16,
+    [u8; 32],
+    tokio::task::JoinHandle<Result<Vec<u8>, Error>>,
+) {
     let me = Keypair::generate();
     let server_pk = *me.public().as_bytes();
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
     let port = listener.local_addr().expect("addr").port();
     let task = tokio::spawn(async move {
         let (tcp, _) = listener.accept().await.expect("accept");
         let config = ServerConfig::new(me).handshake_timeout(Duration::from_secs(3));
-        let (stream, ()) = keyline_shs::accept(tcp, &config, |_| async move { (!deny).then_some(()) }).await?;
+        let (stream, ()) =
+            keyline_shs::accept(tcp, &config, |_| async move { (!deny).then_some(()) }).await?;
         match mode {
             "echo" => {
                 let (mut reader, mut writer) = stream.split();
                 let copied = tokio::io::copy(&mut reader, &mut writer).await;
                 copied.map_err(|e| Error::from_io(e, Step::BoxStream))?;
-                writer.shutdown().await.map_err(|e| Error::from_io(e, Step::BoxStream))?;
+                writer
+                    .shutdown()
+                    .await
+                    .map_err(|e| Error::from_io(e, Step::BoxStream))?;
                 Ok(Vec::new())
             }
             _ => exchange(stream, &payloads()).await,
@@ -252,32 +341,53 @@ async fn keyline_server(mode: &'static str, deny: bool) -> (u16, [u8; 32], tokio
 fn js_client(dir: &Path, port: u16, server_pk: &[u8; 32], mode: &str) -> Peer {
     Peer::spawn(
         dir,
-        &["client", "--net", NET, "--seed", JS_SEED, "--port", &port.to_string(), "--server-pk", &hex::encode(server_pk), "--mode", mode],
+        &[
+            "client",
+            "--net",
+            NET,
+            "--seed",
+            JS_SEED,
+            "--port",
+            &port.to_string(),
+            "--server-pk",
+            &hex::encode(server_pk),
+            "--mode",
+            mode,
+        ],
     )
 }
 
 #[tokio::test]
 async fn js_client_to_keyline_echo_server_round_trips_every_payload() {
-    let Some(dir) = keyline_testkit::interop_peers() else { return };
+    let Some(dir) = keyline_testkit::interop_peers() else {
+        return;
+    };
     let (port, server_pk, server) = keyline_server("echo", false).await;
     let mut peer = js_client(&dir, port, &server_pk, "send");
-    let (received, done) = tokio::task::spawn_blocking(move || (peer.expect("received"), peer.finish()))
-        .await
-        .expect("join");
+    let (received, done) =
+        tokio::task::spawn_blocking(move || (peer.expect("received"), peer.finish()))
+            .await
+            .expect("join");
     assert_eq!(done["ok"], true, "{done}");
-    assert_eq!(received["sha256"], received["sent_sha256"], "JS got its own bytes back");
+    assert_eq!(
+        received["sha256"], received["sent_sha256"],
+        "JS got its own bytes back"
+    );
     assert_eq!(received["sha256"], sha256_hex(&payloads()));
     server.await.expect("join").expect("keyline server");
 }
 
 #[tokio::test]
 async fn js_client_and_keyline_server_both_send() {
-    let Some(dir) = keyline_testkit::interop_peers() else { return };
+    let Some(dir) = keyline_testkit::interop_peers() else {
+        return;
+    };
     let (port, server_pk, server) = keyline_server("send", false).await;
     let mut peer = js_client(&dir, port, &server_pk, "send");
-    let (received, done) = tokio::task::spawn_blocking(move || (peer.expect("received"), peer.finish()))
-        .await
-        .expect("join");
+    let (received, done) =
+        tokio::task::spawn_blocking(move || (peer.expect("received"), peer.finish()))
+            .await
+            .expect("join");
     assert_eq!(done["ok"], true, "{done}");
     let got = server.await.expect("join").expect("keyline server");
     assert_eq!(sha256_hex(&got), received["sent_sha256"]);
@@ -286,28 +396,52 @@ async fn js_client_and_keyline_server_both_send() {
 
 #[tokio::test]
 async fn js_client_denied_by_keyline_server_hears_nothing() {
-    let Some(dir) = keyline_testkit::interop_peers() else { return };
+    let Some(dir) = keyline_testkit::interop_peers() else {
+        return;
+    };
     let (port, server_pk, server) = keyline_server("echo", true).await;
     let peer = js_client(&dir, port, &server_pk, "send");
-    let done = tokio::task::spawn_blocking(move || peer.finish()).await.expect("join");
+    let done = tokio::task::spawn_blocking(move || peer.finish())
+        .await
+        .expect("join");
     assert_eq!(done["ok"], false);
-    assert!(done["error"].as_str().unwrap_or_default().contains("phase 3"), "{done}");
-    assert_eq!(server.await.expect("join").expect_err("denied").code(), "unauthorized");
+    assert!(
+        done["error"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("phase 3"),
+        "{done}"
+    );
+    assert_eq!(
+        server.await.expect("join").expect_err("denied").code(),
+        "unauthorized"
+    );
 }
 
 #[tokio::test]
 async fn wrong_network_key_against_js_server_is_eof_at_msg2() {
-    let Some(dir) = keyline_testkit::interop_peers() else { return };
+    let Some(dir) = keyline_testkit::interop_peers() else {
+        return;
+    };
     let (peer, port, server_pk) = js_server(&dir, "echo");
-    let err = dial(port, server_pk, |c| c.network(NetworkKey([9; 32]))).await.expect_err("wrong net");
-    assert!(matches!(err, Error::UnexpectedEof { step: Step::Msg2 }), "{err}");
-    let done = tokio::task::spawn_blocking(move || peer.finish()).await.expect("join");
+    let err = dial(port, server_pk, |c| c.network(NetworkKey([9; 32])))
+        .await
+        .expect_err("wrong net");
+    assert!(
+        matches!(err, Error::UnexpectedEof { step: Step::Msg2 }),
+        "{err}"
+    );
+    let done = tokio::task::spawn_blocking(move || peer.finish())
+        .await
+        .expect("join");
     assert_eq!(done["ok"], false, "the JS server noticed: {done}");
 }
 
 #[tokio::test]
 async fn wrong_server_key_against_js_server_is_closed_after_hello() {
-    let Some(dir) = keyline_testkit::interop_peers() else { return };
+    let Some(dir) = keyline_testkit::interop_peers() else {
+        return;
+    };
     let (peer, port, _) = js_server(&dir, "echo");
     let other = *Keypair::generate().public().as_bytes();
     let err = dial(port, other, |c| c).await.expect_err("wrong key");
@@ -317,31 +451,61 @@ async fn wrong_server_key_against_js_server_is_closed_after_hello() {
 
 #[tokio::test]
 async fn js_server_that_denies_us_is_closed_after_hello() {
-    let Some(dir) = keyline_testkit::interop_peers() else { return };
+    let Some(dir) = keyline_testkit::interop_peers() else {
+        return;
+    };
     let (peer, port, server_pk) = js_server(&dir, "deny");
     let err = dial(port, server_pk, |c| c).await.expect_err("denied");
     assert_eq!(err.code(), "server_closed_after_hello", "{err}");
-    let done = tokio::task::spawn_blocking(move || peer.finish()).await.expect("join");
+    let done = tokio::task::spawn_blocking(move || peer.finish())
+        .await
+        .expect("join");
     assert_eq!(done["ok"], false);
 }
 
 #[tokio::test]
 async fn silent_js_server_times_out_within_the_deadline() {
-    let Some(dir) = keyline_testkit::interop_peers() else { return };
+    let Some(dir) = keyline_testkit::interop_peers() else {
+        return;
+    };
     let (peer, port, server_pk) = js_server(&dir, "silent");
     let started = std::time::Instant::now();
-    let err = dial(port, server_pk, |c| c.handshake_timeout(Duration::from_secs(2))).await.expect_err("silent");
-    assert!(matches!(err, Error::Timeout { step: Step::Msg2, .. }), "{err}");
+    let err = dial(port, server_pk, |c| {
+        c.handshake_timeout(Duration::from_secs(2))
+    })
+    .await
+    .expect_err("silent");
+    assert!(
+        matches!(
+            err,
+            Error::Timeout {
+                step: Step::Msg2,
+                ..
+            }
+        ),
+        "{err}"
+    );
     assert!(started.elapsed() < Duration::from_secs(4));
     drop(peer);
 }
 
 #[tokio::test]
 async fn silent_js_client_times_out_at_msg1() {
-    let Some(dir) = keyline_testkit::interop_peers() else { return };
+    let Some(dir) = keyline_testkit::interop_peers() else {
+        return;
+    };
     let (port, server_pk, server) = keyline_server("echo", false).await;
     let peer = js_client(&dir, port, &server_pk, "silent");
     let err = server.await.expect("join").expect_err("silent client");
-    assert!(matches!(err, Error::Timeout { step: Step::Msg1, .. }), "{err}");
+    assert!(
+        matches!(
+            err,
+            Error::Timeout {
+                step: Step::Msg1,
+                ..
+            }
+        ),
+        "{err}"
+    );
     drop(peer);
 }

@@ -9,8 +9,12 @@ use std::task::{Context, Poll};
 use std::time::Duration;
 
 use keyline_shs::proto::ServerHandshake;
-use keyline_shs::{ClientConfig, EphemeralKey, Error, Keypair, NetworkKey, ServerConfig, Step, accept, connect};
-use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, DuplexStream, ReadBuf, duplex};
+use keyline_shs::{
+    ClientConfig, EphemeralKey, Error, Keypair, NetworkKey, ServerConfig, Step, accept, connect,
+};
+use tokio::io::{
+    AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, DuplexStream, ReadBuf, duplex,
+};
 
 /// A transport that records whether it was half-closed (a TCP FIN).
 struct Recording {
@@ -19,13 +23,21 @@ struct Recording {
 }
 
 impl AsyncRead for Recording {
-    fn poll_read(mut self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &mut ReadBuf<'_>) -> Poll<io::Result<()>> {
+    fn poll_read(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
         Pin::new(&mut self.inner).poll_read(cx, buf)
     }
 }
 
 impl AsyncWrite for Recording {
-    fn poll_write(mut self: Pin<&mut Self>, cx: &mut Context<'_>, data: &[u8]) -> Poll<io::Result<usize>> {
+    fn poll_write(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        data: &[u8],
+    ) -> Poll<io::Result<usize>> {
         Pin::new(&mut self.inner).poll_write(cx, data)
     }
     fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
@@ -42,7 +54,9 @@ fn pair() -> (Keypair, Keypair) {
 }
 
 fn payload(len: usize, salt: u8) -> Vec<u8> {
-    (0..len).map(|i| (i as u8).wrapping_mul(31).wrapping_add(salt)).collect()
+    (0..len)
+        .map(|i| (i as u8).wrapping_mul(31).wrapping_add(salt))
+        .collect()
 }
 
 #[tokio::test]
@@ -53,19 +67,39 @@ async fn handshake_data_both_ways_and_both_goodbyes() {
     let client_pk = *client_key.public();
     let server = tokio::spawn(async move {
         let config = ServerConfig::new(server_key);
-        let (mut stream, tag) = accept(b, &config, |peer| async move { Some(*peer.as_bytes()) }).await?;
+        let (mut stream, tag) =
+            accept(b, &config, |peer| async move { Some(*peer.as_bytes()) }).await?;
         assert_eq!(tag, *client_pk.as_bytes(), "authorize got the client's key");
         let mut got = Vec::new();
-        stream.read_to_end(&mut got).await.map_err(|e| Error::from_io(e, Step::BoxStream))?;
+        stream
+            .read_to_end(&mut got)
+            .await
+            .map_err(|e| Error::from_io(e, Step::BoxStream))?;
         // The client said goodbye; we can still write, then say goodbye ourselves.
-        stream.write_all(&got).await.map_err(|e| Error::from_io(e, Step::BoxStream))?;
-        stream.write_all(&payload(10_000, 9)).await.map_err(|e| Error::from_io(e, Step::BoxStream))?;
+        stream
+            .write_all(&got)
+            .await
+            .map_err(|e| Error::from_io(e, Step::BoxStream))?;
+        stream
+            .write_all(&payload(10_000, 9))
+            .await
+            .map_err(|e| Error::from_io(e, Step::BoxStream))?;
         stream.close().await?;
         Ok::<_, Error>(got)
     });
-    let stream = connect(a, ClientConfig::new(client_key, server_pk)).await.expect("handshake");
+    let stream = connect(a, ClientConfig::new(client_key, server_pk))
+        .await
+        .expect("handshake");
     assert_eq!(stream.peer().as_bytes(), &server_pk);
-    let sent = [payload(0, 1), payload(1, 2), payload(4095, 3), payload(4096, 4), payload(4097, 5), payload(1 << 20, 6)].concat();
+    let sent = [
+        payload(0, 1),
+        payload(1, 2),
+        payload(4095, 3),
+        payload(4096, 4),
+        payload(4097, 5),
+        payload(1 << 20, 6),
+    ]
+    .concat();
     let (mut reader, mut writer) = stream.split();
     let write = async {
         writer.write_all(&sent).await?;
@@ -88,10 +122,22 @@ async fn silent_server_times_out_at_msg2() {
     let (client_key, server_key) = pair();
     let (a, _b) = duplex(1024);
     let started = tokio::time::Instant::now();
-    let err = connect(a, ClientConfig::new(client_key, *server_key.public().as_bytes()))
-        .await
-        .expect_err("silent peer");
-    assert!(matches!(err, Error::Timeout { step: Step::Msg2, .. }), "{err}");
+    let err = connect(
+        a,
+        ClientConfig::new(client_key, *server_key.public().as_bytes()),
+    )
+    .await
+    .expect_err("silent peer");
+    assert!(
+        matches!(
+            err,
+            Error::Timeout {
+                step: Step::Msg2,
+                ..
+            }
+        ),
+        "{err}"
+    );
     assert_eq!(started.elapsed(), keyline_shs::limits::HANDSHAKE_TIMEOUT);
 }
 
@@ -102,7 +148,16 @@ async fn silent_client_times_out_at_msg1() {
     let err = accept(b, &ServerConfig::new(server_key), |_| async { Some(()) })
         .await
         .expect_err("silent peer");
-    assert!(matches!(err, Error::Timeout { step: Step::Msg1, .. }), "{err}");
+    assert!(
+        matches!(
+            err,
+            Error::Timeout {
+                step: Step::Msg1,
+                ..
+            }
+        ),
+        "{err}"
+    );
 }
 
 #[tokio::test(start_paused = true)]
@@ -114,7 +169,8 @@ async fn trickling_peer_cannot_stretch_the_deadline() {
     tokio::spawn(async move {
         let mut msg1 = [0u8; 64];
         b.read_exact(&mut msg1).await?;
-        let server = ServerHandshake::new(NetworkKey::default(), server_key, EphemeralKey::generate());
+        let server =
+            ServerHandshake::new(NetworkKey::default(), server_key, EphemeralKey::generate());
         let (msg2, _next) = server.read_hello(&msg1).map_err(Error::into_io)?;
         for byte in msg2 {
             b.write_all(&[byte]).await?;
@@ -123,8 +179,19 @@ async fn trickling_peer_cannot_stretch_the_deadline() {
         Ok::<_, io::Error>(b)
     });
     let started = tokio::time::Instant::now();
-    let err = connect(a, ClientConfig::new(client_key, server_pk)).await.expect_err("trickle");
-    assert!(matches!(err, Error::Timeout { step: Step::Msg2, .. }), "{err}");
+    let err = connect(a, ClientConfig::new(client_key, server_pk))
+        .await
+        .expect_err("trickle");
+    assert!(
+        matches!(
+            err,
+            Error::Timeout {
+                step: Step::Msg2,
+                ..
+            }
+        ),
+        "{err}"
+    );
     assert_eq!(started.elapsed(), Duration::from_secs(10));
 }
 
@@ -141,7 +208,10 @@ async fn slow_authorize_is_a_denial_and_no_msg4_is_sent() {
         .await
         .map(|_| ())
     });
-    let client = connect(a, ClientConfig::new(client_key, server_pk).handshake_timeout(Duration::from_secs(30)));
+    let client = connect(
+        a,
+        ClientConfig::new(client_key, server_pk).handshake_timeout(Duration::from_secs(30)),
+    );
     let err = client.await.expect_err("denied");
     assert_eq!(err.code(), "server_closed_after_hello", "{err}");
     let server_err = server.await.expect("join").expect_err("server denies");
@@ -162,7 +232,9 @@ async fn denied_client_sees_the_server_close_after_its_hello() {
         .await;
         (result.map(|_| ()), called)
     });
-    let err = connect(a, ClientConfig::new(client_key, server_pk)).await.expect_err("denied");
+    let err = connect(a, ClientConfig::new(client_key, server_pk))
+        .await
+        .expect_err("denied");
     assert_eq!(err.code(), "server_closed_after_hello");
     let (result, called) = server.await.expect("join");
     assert_eq!(result.expect_err("denied").code(), "unauthorized");
@@ -178,9 +250,17 @@ async fn wrong_network_key_fails_at_msg1_and_the_client_sees_eof() {
         let config = ServerConfig::new(server_key).network(NetworkKey([7; 32]));
         accept(b, &config, |_| async { Some(()) }).await.map(|_| ())
     });
-    let err = connect(a, ClientConfig::new(client_key, server_pk)).await.expect_err("wrong net");
-    assert!(matches!(err, Error::UnexpectedEof { step: Step::Msg2 }), "{err}");
-    assert_eq!(server.await.expect("join").expect_err("hmac").code(), "hmac");
+    let err = connect(a, ClientConfig::new(client_key, server_pk))
+        .await
+        .expect_err("wrong net");
+    assert!(
+        matches!(err, Error::UnexpectedEof { step: Step::Msg2 }),
+        "{err}"
+    );
+    assert_eq!(
+        server.await.expect("join").expect_err("hmac").code(),
+        "hmac"
+    );
 }
 
 #[tokio::test]
@@ -188,31 +268,58 @@ async fn goodbye_is_not_followed_by_a_fin_until_the_peer_said_goodbye() {
     let (client_key, server_key) = pair();
     let (a, b) = duplex(64 * 1024);
     let shut = Arc::new(AtomicBool::new(false));
-    let transport = Recording { inner: a, shut: shut.clone() };
+    let transport = Recording {
+        inner: a,
+        shut: shut.clone(),
+    };
     let server_pk = *server_key.public().as_bytes();
     let server = tokio::spawn(async move {
-        let (mut stream, ()) = accept(b, &ServerConfig::new(server_key), |_| async { Some(()) }).await?;
+        let (mut stream, ()) =
+            accept(b, &ServerConfig::new(server_key), |_| async { Some(()) }).await?;
         let mut got = Vec::new();
-        stream.read_to_end(&mut got).await.map_err(|e| Error::from_io(e, Step::BoxStream))?;
+        stream
+            .read_to_end(&mut got)
+            .await
+            .map_err(|e| Error::from_io(e, Step::BoxStream))?;
         Ok::<_, Error>((stream, got))
     });
-    let mut client = connect(transport, ClientConfig::new(client_key, server_pk)).await.expect("handshake");
+    let mut client = connect(transport, ClientConfig::new(client_key, server_pk))
+        .await
+        .expect("handshake");
     client.write_all(b"ping").await.expect("write");
     client.shutdown().await.expect("goodbye");
     assert!(client.goodbye_sent());
-    assert!(!shut.load(Ordering::SeqCst), "no FIN while the peer has not said goodbye");
+    assert!(
+        !shut.load(Ordering::SeqCst),
+        "no FIN while the peer has not said goodbye"
+    );
     let (mut server_stream, got) = server.await.expect("join").expect("server");
     assert_eq!(got, b"ping");
     // After the client's goodbye the server may still send, then says goodbye.
-    server_stream.write_all(b"pong").await.expect("write after peer goodbye");
+    server_stream
+        .write_all(b"pong")
+        .await
+        .expect("write after peer goodbye");
     server_stream.shutdown().await.expect("server goodbye");
     let mut reply = Vec::new();
-    client.read_to_end(&mut reply).await.expect("read to goodbye");
+    client
+        .read_to_end(&mut reply)
+        .await
+        .expect("read to goodbye");
     assert_eq!(reply, b"pong");
     assert!(client.peer_said_goodbye());
-    assert!(client.write_all(b"late").await.is_err(), "write after goodbye fails");
-    client.shutdown().await.expect("second shutdown is harmless");
-    assert!(shut.load(Ordering::SeqCst), "both goodbyes done: the transport is closed");
+    assert!(
+        client.write_all(b"late").await.is_err(),
+        "write after goodbye fails"
+    );
+    client
+        .shutdown()
+        .await
+        .expect("second shutdown is harmless");
+    assert!(
+        shut.load(Ordering::SeqCst),
+        "both goodbyes done: the transport is closed"
+    );
 }
 
 #[tokio::test(start_paused = true)]
@@ -221,17 +328,30 @@ async fn close_gives_up_after_the_close_timeout() {
     let (a, b) = duplex(64 * 1024);
     let server_pk = *server_key.public().as_bytes();
     let server = tokio::spawn(async move {
-        let (stream, ()) = accept(b, &ServerConfig::new(server_key), |_| async { Some(()) }).await?;
+        let (stream, ()) =
+            accept(b, &ServerConfig::new(server_key), |_| async { Some(()) }).await?;
         // Never says goodbye; holds the connection open.
         tokio::time::sleep(Duration::from_secs(3600)).await;
         Ok::<_, Error>(stream)
     });
-    let client = connect(a, ClientConfig::new(client_key, server_pk).close_timeout(Duration::from_secs(5)))
-        .await
-        .expect("handshake");
+    let client = connect(
+        a,
+        ClientConfig::new(client_key, server_pk).close_timeout(Duration::from_secs(5)),
+    )
+    .await
+    .expect("handshake");
     let started = tokio::time::Instant::now();
     let err = client.close().await.expect_err("no goodbye from the peer");
-    assert!(matches!(err, Error::Timeout { step: Step::Close, .. }), "{err}");
+    assert!(
+        matches!(
+            err,
+            Error::Timeout {
+                step: Step::Close,
+                ..
+            }
+        ),
+        "{err}"
+    );
     assert_eq!(started.elapsed(), Duration::from_secs(5));
     server.abort();
 }
@@ -242,19 +362,31 @@ async fn eof_without_goodbye_is_an_error_and_after_goodbye_a_clean_end() {
     let (a, b) = duplex(64 * 1024);
     let server_pk = *server_key.public().as_bytes();
     let server = tokio::spawn(async move {
-        let (mut stream, ()) = accept(b, &ServerConfig::new(server_key), |_| async { Some(()) }).await?;
-        stream.write_all(b"partial").await.map_err(|e| Error::from_io(e, Step::BoxStream))?;
-        stream.flush().await.map_err(|e| Error::from_io(e, Step::BoxStream))?;
+        let (mut stream, ()) =
+            accept(b, &ServerConfig::new(server_key), |_| async { Some(()) }).await?;
+        stream
+            .write_all(b"partial")
+            .await
+            .map_err(|e| Error::from_io(e, Step::BoxStream))?;
+        stream
+            .flush()
+            .await
+            .map_err(|e| Error::from_io(e, Step::BoxStream))?;
         drop(stream); // abort: no goodbye
         Ok::<_, Error>(())
     });
-    let mut client = connect(a, ClientConfig::new(client_key, server_pk)).await.expect("handshake");
+    let mut client = connect(a, ClientConfig::new(client_key, server_pk))
+        .await
+        .expect("handshake");
     server.await.expect("join").expect("server");
     let mut got = Vec::new();
     let err = client.read_to_end(&mut got).await.expect_err("cut stream");
     assert_eq!(got, b"partial");
     assert_eq!(err.kind(), io::ErrorKind::UnexpectedEof);
-    assert_eq!(Error::from_io(err, Step::BoxStream).code(), "eof_before_goodbye");
+    assert_eq!(
+        Error::from_io(err, Step::BoxStream).code(),
+        "eof_before_goodbye"
+    );
 }
 
 #[tokio::test]
@@ -265,7 +397,8 @@ async fn msg4_and_the_first_packet_in_one_segment_lose_nothing() {
     tokio::spawn(async move {
         let mut msg1 = [0u8; 64];
         b.read_exact(&mut msg1).await?;
-        let server = ServerHandshake::new(NetworkKey::default(), server_key, EphemeralKey::generate());
+        let server =
+            ServerHandshake::new(NetworkKey::default(), server_key, EphemeralKey::generate());
         let (msg2, server) = server.read_hello(&msg1).map_err(Error::into_io)?;
         b.write_all(&msg2).await?;
         let mut msg3 = [0u8; 112];
@@ -273,12 +406,16 @@ async fn msg4_and_the_first_packet_in_one_segment_lose_nothing() {
         let (msg4, outcome) = server.read_auth(&msg3).map_err(Error::into_io)?.accept();
         let (mut encoder, _) = outcome.into_codec();
         let mut segment = msg4.to_vec();
-        encoder.encode(b"right behind msg4", &mut segment).map_err(Error::into_io)?;
+        encoder
+            .encode(b"right behind msg4", &mut segment)
+            .map_err(Error::into_io)?;
         segment.extend_from_slice(&encoder.goodbye().map_err(Error::into_io)?);
         b.write_all(&segment).await?;
         Ok::<_, io::Error>(b)
     });
-    let mut client = connect(a, ClientConfig::new(client_key, server_pk)).await.expect("handshake");
+    let mut client = connect(a, ClientConfig::new(client_key, server_pk))
+        .await
+        .expect("handshake");
     let mut got = Vec::new();
     client.read_to_end(&mut got).await.expect("clean end");
     assert_eq!(got, b"right behind msg4");
@@ -292,12 +429,21 @@ async fn tiny_reader_buffers_get_every_byte() {
     let data = payload(9000, 77);
     let expected = data.clone();
     tokio::spawn(async move {
-        let (mut stream, ()) = accept(b, &ServerConfig::new(server_key), |_| async { Some(()) }).await?;
-        stream.write_all(&data).await.map_err(|e| Error::from_io(e, Step::BoxStream))?;
-        stream.shutdown().await.map_err(|e| Error::from_io(e, Step::BoxStream))?;
+        let (mut stream, ()) =
+            accept(b, &ServerConfig::new(server_key), |_| async { Some(()) }).await?;
+        stream
+            .write_all(&data)
+            .await
+            .map_err(|e| Error::from_io(e, Step::BoxStream))?;
+        stream
+            .shutdown()
+            .await
+            .map_err(|e| Error::from_io(e, Step::BoxStream))?;
         Ok::<_, Error>(stream)
     });
-    let mut client = connect(a, ClientConfig::new(client_key, server_pk)).await.expect("handshake");
+    let mut client = connect(a, ClientConfig::new(client_key, server_pk))
+        .await
+        .expect("handshake");
     let mut got = Vec::new();
     let mut one = [0u8; 1];
     loop {

@@ -12,9 +12,15 @@ use serde_json::Value;
 
 /// The project root (the workspace folder).
 pub fn project_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..").canonicalize().unwrap_or_else(|err| {
-        panic!("cannot resolve the project root from {}: {err}", env!("CARGO_MANIFEST_DIR"))
-    })
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../..")
+        .canonicalize()
+        .unwrap_or_else(|err| {
+            panic!(
+                "cannot resolve the project root from {}: {err}",
+                env!("CARGO_MANIFEST_DIR")
+            )
+        })
 }
 
 /// The vectors folder; panics with a clear message when it is missing.
@@ -42,26 +48,33 @@ pub fn load_json(relative: &str) -> Value {
 
 /// Decodes a JSON string of hex.
 pub fn hex(value: &Value) -> Vec<u8> {
-    let text = value.as_str().unwrap_or_else(|| panic!("expected a hex string, got {value}"));
+    let text = value
+        .as_str()
+        .unwrap_or_else(|| panic!("expected a hex string, got {value}"));
     hex::decode(text).unwrap_or_else(|err| panic!("bad hex {text:?}: {err}"))
 }
 
 /// Decodes a JSON string of hex into exactly `N` bytes.
 pub fn hex_n<const N: usize>(value: &Value) -> [u8; N] {
     let bytes = hex(value);
-    bytes.as_slice().try_into().unwrap_or_else(|_| {
-        panic!("expected {N} bytes of hex, got {} in {value}", bytes.len())
-    })
+    bytes
+        .as_slice()
+        .try_into()
+        .unwrap_or_else(|_| panic!("expected {N} bytes of hex, got {} in {value}", bytes.len()))
 }
 
 /// A JSON string field.
 pub fn str_field<'a>(value: &'a Value, key: &str) -> &'a str {
-    value[key].as_str().unwrap_or_else(|| panic!("missing string field {key:?} in {value}"))
+    value[key]
+        .as_str()
+        .unwrap_or_else(|| panic!("missing string field {key:?} in {value}"))
 }
 
 /// A JSON array field.
 pub fn array<'a>(value: &'a Value, key: &str) -> &'a Vec<Value> {
-    value[key].as_array().unwrap_or_else(|| panic!("missing array field {key:?}"))
+    value[key]
+        .as_array()
+        .unwrap_or_else(|| panic!("missing array field {key:?}"))
 }
 
 /// SHA-256 of a string's UTF-8 bytes: the vectors' label → seed rule.
@@ -80,8 +93,15 @@ pub fn interop_required() -> bool {
 pub fn interop_peers() -> Option<PathBuf> {
     let dir = project_root().join("interop");
     let problem = if !dir.join("node_modules").is_dir() {
-        Some(format!("{} has no node_modules (run `npm ci` there)", dir.display()))
-    } else if std::process::Command::new("node").arg("--version").output().is_err() {
+        Some(format!(
+            "{} has no node_modules (run `npm ci` there)",
+            dir.display()
+        ))
+    } else if std::process::Command::new("node")
+        .arg("--version")
+        .output()
+        .is_err()
+    {
         Some("`node` is not installed".to_string())
     } else {
         None
@@ -90,7 +110,9 @@ pub fn interop_peers() -> Option<PathBuf> {
         None => Some(dir),
         Some(why) if interop_required() => panic!("interop peer missing: {why}"),
         Some(why) => {
-            eprintln!("SKIPPED (interop peer missing: {why}; set KEYLINE_REQUIRE_INTEROP=1 to fail)");
+            eprintln!(
+                "SKIPPED (interop peer missing: {why}; set KEYLINE_REQUIRE_INTEROP=1 to fail)"
+            );
             None
         }
     }

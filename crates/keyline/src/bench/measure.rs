@@ -10,7 +10,11 @@ pub(crate) fn rounds(quick: bool) -> usize {
 }
 
 fn round_length(quick: bool) -> Duration {
-    if quick { Duration::from_millis(12) } else { Duration::from_millis(40) }
+    if quick {
+        Duration::from_millis(12)
+    } else {
+        Duration::from_millis(40)
+    }
 }
 
 /// A measurement: seconds of CPU per unit of work (median, min, max over rounds).
@@ -45,7 +49,9 @@ pub(crate) fn measure(quick: bool, mut step: impl FnMut()) -> Sample {
         }
         let spent = start.elapsed().as_secs_f64();
         if spent >= target / 4.0 || iterations > 1 << 30 {
-            iterations = ((iterations as f64) * target / spent.max(1e-9)).ceil().max(1.0) as u64;
+            iterations = ((iterations as f64) * target / spent.max(1e-9))
+                .ceil()
+                .max(1.0) as u64;
             break;
         }
         iterations *= 4;
@@ -60,13 +66,22 @@ pub(crate) fn measure(quick: bool, mut step: impl FnMut()) -> Sample {
         })
         .collect();
     per_unit.sort_by(f64::total_cmp);
-    Sample { median: per_unit[per_unit.len() / 2], min: per_unit[0], max: per_unit[per_unit.len() - 1] }
+    Sample {
+        median: per_unit[per_unit.len() / 2],
+        min: per_unit[0],
+        max: per_unit[per_unit.len() - 1],
+    }
 }
 
 /// Like [`measure`], but `step` reports the CPU time of only the part that counts.
 pub(crate) fn measure_part(quick: bool, mut step: impl FnMut() -> Duration) -> Sample {
     let target = round_length(quick).as_secs_f64();
-    let one = (0..3).map(|_| step()).min().unwrap_or_default().as_secs_f64().max(1e-7);
+    let one = (0..3)
+        .map(|_| step())
+        .min()
+        .unwrap_or_default()
+        .as_secs_f64()
+        .max(1e-7);
     let iterations = ((target / one).ceil() as u64).max(1);
     let mut per_unit: Vec<f64> = (0..rounds(quick))
         .map(|_| {
@@ -75,5 +90,9 @@ pub(crate) fn measure_part(quick: bool, mut step: impl FnMut() -> Duration) -> S
         })
         .collect();
     per_unit.sort_by(f64::total_cmp);
-    Sample { median: per_unit[per_unit.len() / 2], min: per_unit[0], max: per_unit[per_unit.len() - 1] }
+    Sample {
+        median: per_unit[per_unit.len() / 2],
+        min: per_unit[0],
+        max: per_unit[per_unit.len() - 1],
+    }
 }

@@ -26,7 +26,11 @@ impl Row {
     /// `value / limit`, or `limit / value` when lower is better (a cost).
     fn ratio(&self) -> Option<f64> {
         let (limit, _) = self.limit.as_ref()?;
-        Some(if self.unit.starts_with("µs") { limit / self.value } else { self.value / limit })
+        Some(if self.unit.starts_with("µs") {
+            limit / self.value
+        } else {
+            self.value / limit
+        })
     }
 
     fn to_json(&self) -> serde_json::Value {
@@ -47,19 +51,30 @@ impl Row {
 }
 
 fn round(x: f64) -> f64 {
-    if x >= 100.0 { x.round() } else { (x * 1000.0).round() / 1000.0 }
+    if x >= 100.0 {
+        x.round()
+    } else {
+        (x * 1000.0).round() / 1000.0
+    }
 }
 
 pub(crate) fn run(args: BenchArgs, json: bool) -> Result<()> {
     let header = format!(
         "keyline bench — build: {}, secretbox: {}, timing: thread CPU time, median of {} rounds",
-        if cfg!(debug_assertions) { "DEBUG (numbers meaningless; use --release)" } else { "release" },
+        if cfg!(debug_assertions) {
+            "DEBUG (numbers meaningless; use --release)"
+        } else {
+            "release"
+        },
         keyline_shs::bench_support::BACKEND,
         measure::rounds(args.quick),
     );
     if !json {
         println!("{header}\n");
-        println!("{:<44} {:>10} {:<8} {:>10} {:>7}  {}", "metric", "value", "unit", "limit", "ratio", "limit is");
+        println!(
+            "{:<52} {:>10} {:<8} {:>10} {:>7}  limit is",
+            "metric", "value", "unit", "limit", "ratio"
+        );
     }
     let print = |row: &Row| {
         if json {
@@ -69,8 +84,14 @@ pub(crate) fn run(args: BenchArgs, json: bool) -> Result<()> {
                 Some((l, w)) => (format!("{:.3}", l), w.as_str()),
                 None => ("—".into(), ""),
             };
-            let ratio = row.ratio().map(|r| format!("{r:.3}")).unwrap_or_else(|| "—".into());
-            println!("{:<44} {:>10.3} {:<8} {:>10} {:>7}  {}", row.metric, row.value, row.unit, limit, ratio, what);
+            let ratio = row
+                .ratio()
+                .map(|r| format!("{r:.3}"))
+                .unwrap_or_else(|| "—".into());
+            println!(
+                "{:<52} {:>10.3} {:<8} {:>10} {:>7}  {}",
+                row.metric, row.value, row.unit, limit, ratio, what
+            );
         }
     };
     match args.area {

@@ -23,11 +23,26 @@ const PACKET: usize = 4096;
 
 pub(super) fn run(quick: bool, print: &dyn Fn(&Row)) -> Result<()> {
     let costs = PrimitiveCosts::measure(quick);
+    for (name, seconds) in costs.rows() {
+        print(&Row {
+            area: AREA,
+            metric: format!("primitive: {name}"),
+            value: seconds * 1e6,
+            unit: "µs CPU",
+            limit: None,
+            spread: (seconds * 1e6, seconds * 1e6),
+        });
+    }
     let both_bound = costs.both_roles();
     let server_bound = costs.server_role();
 
     let both = measure(quick, handshake_both_roles);
-    print(&cost_row("handshake, both roles (sans-IO)", both, both_bound, "sum of primitive ops, both roles"));
+    print(&cost_row(
+        "handshake, both roles (sans-IO)",
+        both,
+        both_bound,
+        "sum of primitive ops, both roles",
+    ));
     let per_second = 1.0 / both.median;
     print(&Row {
         area: AREA,
@@ -38,9 +53,19 @@ pub(super) fn run(quick: bool, print: &dyn Fn(&Row)) -> Result<()> {
         spread: (1.0 / both.max, 1.0 / both.min),
     });
     let server = measure_part(quick, handshake_server_part);
-    print(&cost_row("server CPU per handshake", server, server_bound, "sum of server primitive ops"));
+    print(&cost_row(
+        "server CPU per handshake",
+        server,
+        server_bound,
+        "sum of server primitive ops",
+    ));
     let tcp = measure(quick, tcp_handshake_runner());
-    print(&cost_row("handshake over loopback TCP, both ends", tcp, both_bound, "sum of primitive ops, both roles"));
+    print(&cost_row(
+        "handshake over loopback TCP, both ends",
+        tcp,
+        both_bound,
+        "sum of primitive ops, both roles",
+    ));
 
     let raw_seal = measure(quick, raw_seal_step());
     let raw_open = measure(quick, raw_open_step());
@@ -53,10 +78,30 @@ pub(super) fn run(quick: bool, print: &dyn Fn(&Row)) -> Result<()> {
         max: raw_seal.max + raw_open.max,
     };
     let both_ways = measure(quick, seal_open_step());
-    print(&throughput_row("box-stream seal+open, 4 KiB packets", both_ways, raw_both, "raw secretbox seal+open 4 KiB"));
-    print(&throughput_row("box-stream seal, 4 KiB packets", seal, raw_seal, "raw secretbox seal 4 KiB"));
-    print(&throughput_row("box-stream seal vs raw packet seal", seal, raw_packet, "raw header box + body box"));
-    print(&throughput_row("box-stream open, 4 KiB packets", open, raw_open, "raw secretbox open 4 KiB"));
+    print(&throughput_row(
+        "box-stream seal+open, 4 KiB packets",
+        both_ways,
+        raw_both,
+        "raw secretbox seal+open 4 KiB",
+    ));
+    print(&throughput_row(
+        "box-stream seal, 4 KiB packets",
+        seal,
+        raw_seal,
+        "raw secretbox seal 4 KiB",
+    ));
+    print(&throughput_row(
+        "box-stream seal vs raw packet seal",
+        seal,
+        raw_packet,
+        "raw header box + body box",
+    ));
+    print(&throughput_row(
+        "box-stream open, 4 KiB packets",
+        open,
+        raw_open,
+        "raw secretbox open 4 KiB",
+    ));
     Ok(())
 }
 
@@ -135,7 +180,9 @@ impl PrimitiveCosts {
                 black_box(key.verify_strict(&message, &signature)).expect("valid");
             })),
             key_check: median(measure(quick, || {
-                let point = CompressedEdwardsY(black_box(public)).decompress().expect("point");
+                let point = CompressedEdwardsY(black_box(public))
+                    .decompress()
+                    .expect("point");
                 black_box(point.is_small_order() || !point.is_torsion_free());
                 black_box(point.to_montgomery());
             })),
@@ -150,6 +197,20 @@ impl PrimitiveCosts {
                 black_box(boxed.seal(&[0u8; 24], black_box(&mut buf)));
             })),
         }
+    }
+
+    fn rows(&self) -> Vec<(&'static str, f64)> {
+        vec![
+            ("X25519 key generation", self.keygen),
+            ("X25519 DH", self.dh),
+            ("HMAC-SHA-512 of 32 bytes", self.hmac),
+            ("SHA-256 of 128 bytes", self.sha256[3]),
+            ("Ed25519 sign", self.sign),
+            ("Ed25519 decode + verify_strict", self.decode_verify_strict),
+            ("Ed25519 key check (decode, order, torsion)", self.key_check),
+            ("Ed25519→X25519 secret", self.ed2curve_sk),
+            ("secretbox of 96 bytes", self.small_box),
+        ]
     }
 
     /// One role's primitives: 1 key generation, 3 DH, 2 HMAC, SHA-256 of 32, 32, 64, 64, 96
@@ -193,7 +254,8 @@ fn handshake_both_roles() {
     }
     KEYS.with(|(client, server, server_pk)| {
         let net = NetworkKey::default();
-        let c = ClientHandshake::new(net, client.clone(), server_pk, EphemeralKey::generate()).expect("key");
+        let c = ClientHandshake::new(net, client.clone(), server_pk, EphemeralKey::generate())
+            .expect("key");
         let s = ServerHandshake::new(net, server.clone(), EphemeralKey::generate());
         let (msg1, c) = c.hello();
         let (msg2, s) = s.read_hello(&msg1).expect("msg1");
@@ -211,7 +273,8 @@ fn handshake_server_part() -> Duration {
     }
     KEYS.with(|(client, server, server_pk)| {
         let net = NetworkKey::default();
-        let c = ClientHandshake::new(net, client.clone(), server_pk, EphemeralKey::generate()).expect("key");
+        let c = ClientHandshake::new(net, client.clone(), server_pk, EphemeralKey::generate())
+            .expect("key");
         let (msg1, c) = c.hello();
         let t = ThreadTime::now();
         let s = ServerHandshake::new(net, server.clone(), EphemeralKey::generate());
@@ -230,22 +293,34 @@ fn handshake_server_part() -> Duration {
 /// Handshakes over loopback TCP with both ends on one thread (a current-thread runtime), so
 /// the thread's CPU time covers both sides, the system calls included.
 fn tcp_handshake_runner() -> impl FnMut() {
-    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime");
-    let listener = runtime.block_on(tokio::net::TcpListener::bind("127.0.0.1:0")).expect("bind");
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+    let listener = runtime
+        .block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))
+        .expect("bind");
     let address = listener.local_addr().expect("address");
     let (client, server, server_pk) = keys();
     let config = keyline_shs::ServerConfig::new(server);
     move || {
         runtime.block_on(async {
             let connect = async {
-                let tcp = tokio::net::TcpStream::connect(address).await.expect("connect");
-                keyline_shs::connect(tcp, keyline_shs::ClientConfig::new(client.clone(), server_pk))
+                let tcp = tokio::net::TcpStream::connect(address)
                     .await
-                    .expect("client handshake")
+                    .expect("connect");
+                keyline_shs::connect(
+                    tcp,
+                    keyline_shs::ClientConfig::new(client.clone(), server_pk),
+                )
+                .await
+                .expect("client handshake")
             };
             let accept = async {
                 let (tcp, _) = listener.accept().await.expect("accept");
-                keyline_shs::accept(tcp, &config, |_| async { Some(()) }).await.expect("server handshake")
+                keyline_shs::accept(tcp, &config, |_| async { Some(()) })
+                    .await
+                    .expect("server handshake")
             };
             black_box(tokio::join!(connect, accept));
         });
@@ -301,7 +376,9 @@ fn open_step() -> impl FnMut() {
     let mut encoder = BoxEncoder::new(&direction());
     let mut wire = Vec::with_capacity(STREAM * (34 + PACKET));
     for _ in 0..STREAM {
-        encoder.seal_packet(&[0u8; PACKET], &mut wire).expect("seal");
+        encoder
+            .seal_packet(&[0u8; PACKET], &mut wire)
+            .expect("seal");
     }
     let mut decoder = BoxDecoder::new(&direction());
     let mut at = 0;

@@ -17,7 +17,10 @@ pub struct DirectionKeys {
 impl DirectionKeys {
     /// Keys for one direction (tests, and peers whose handshake ran elsewhere).
     pub fn new(key: [u8; 32], nonce: [u8; 24]) -> Self {
-        DirectionKeys { key: Zeroizing::new(key), nonce }
+        DirectionKeys {
+            key: Zeroizing::new(key),
+            nonce,
+        }
     }
 
     /// The XSalsa20-Poly1305 key.
@@ -79,6 +82,8 @@ impl HandshakeOutcome {
 
 impl fmt::Debug for HandshakeOutcome {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("HandshakeOutcome").field("peer", &self.peer).finish_non_exhaustive()
+        f.debug_struct("HandshakeOutcome")
+            .field("peer", &self.peer)
+            .finish_non_exhaustive()
     }
 }

@@ -155,30 +155,39 @@ where
     let bound = config.handshake_timeout;
     let deadline = Instant::now() + bound;
     let ephemeral = config.ephemeral.unwrap_or_else(EphemeralKey::generate);
-    let handshake =
-        ClientHandshake::new(config.network, config.keypair, &config.server_key, ephemeral)?;
+    let handshake = ClientHandshake::new(
+        config.network,
+        config.keypair,
+        &config.server_key,
+        ephemeral,
+    )?;
     let (msg1, handshake) = handshake.hello();
     by(deadline, bound, Step::Msg1, send(&mut stream, &msg1)).await?;
     let msg2: [u8; MSG2_LEN] = by(deadline, bound, Step::Msg2, receive(&mut stream)).await?;
     let (msg3, handshake) = handshake.read_hello(&msg2)?;
     by(deadline, bound, Step::Msg3, send(&mut stream, &msg3)).await?;
-    let msg4: [u8; MSG4_LEN] =
-        match by(deadline, bound, Step::Msg4, receive(&mut stream)).await {
-            Ok(msg4) => msg4,
-            Err(Error::UnexpectedEof { .. }) => return Err(closed_after_hello()),
-            Err(Error::Io { source, .. }) if is_reset(&source) => return Err(closed_after_hello()),
-            Err(err) => return Err(err),
-        };
+    let msg4: [u8; MSG4_LEN] = match by(deadline, bound, Step::Msg4, receive(&mut stream)).await {
+        Ok(msg4) => msg4,
+        Err(Error::UnexpectedEof { .. }) => return Err(closed_after_hello()),
+        Err(Error::Io { source, .. }) if is_reset(&source) => return Err(closed_after_hello()),
+        Err(err) => return Err(err),
+    };
     let outcome = handshake.read_accept(&msg4)?;
     Ok(BoxStream::new(stream, outcome, config.close_timeout))
 }
 
 fn closed_after_hello() -> Error {
-    Error::Refused { step: Step::Msg4, reason: Refusal::ServerClosedAfterHello }
+    Error::Refused {
+        step: Step::Msg4,
+        reason: Refusal::ServerClosedAfterHello,
+    }
 }
 
 fn is_reset(err: &io::Error) -> bool {
-    matches!(err.kind(), io::ErrorKind::ConnectionReset | io::ErrorKind::BrokenPipe)
+    matches!(
+        err.kind(),
+        io::ErrorKind::ConnectionReset | io::ErrorKind::BrokenPipe
+    )
 }
 
 /// Runs the server handshake over `stream`. `authorize` is called exactly once, with the
@@ -197,8 +206,11 @@ where
 {
     let bound = config.handshake_timeout;
     let deadline = Instant::now() + bound;
-    let handshake =
-        ServerHandshake::new(config.network, config.keypair.clone(), EphemeralKey::generate());
+    let handshake = ServerHandshake::new(
+        config.network,
+        config.keypair.clone(),
+        EphemeralKey::generate(),
+    );
     let msg1: [u8; MSG1_LEN] = by(deadline, bound, Step::Msg1, receive(&mut stream)).await?;
     let (msg2, handshake) = handshake.read_hello(&msg1)?;
     by(deadline, bound, Step::Msg2, send(&mut stream, &msg2)).await?;

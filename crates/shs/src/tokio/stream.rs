@@ -105,7 +105,9 @@ impl<S: AsyncRead + AsyncWrite + Unpin> BoxStream<S> {
     /// the close timeout, discarding anything the peer still sends, and closes the transport.
     /// Returns an error only if our goodbye could not be sent or the peer's stream was cut.
     pub async fn close(mut self) -> Result<(), Error> {
-        self.shutdown().await.map_err(|err| Error::from_io(err, Step::Close))?;
+        self.shutdown()
+            .await
+            .map_err(|err| Error::from_io(err, Step::Close))?;
         let timeout = self.close_timeout;
         let mut discarded = 0usize;
         let mut scratch = [0u8; 4096];
@@ -125,7 +127,10 @@ impl<S: AsyncRead + AsyncWrite + Unpin> BoxStream<S> {
         let _ = self.inner.shutdown().await;
         match drained {
             Ok(result) => result,
-            Err(_) => Err(Error::Timeout { step: Step::Close, after: timeout }),
+            Err(_) => Err(Error::Timeout {
+                step: Step::Close,
+                after: timeout,
+            }),
         }
     }
 }
@@ -201,9 +206,10 @@ impl<S: AsyncWrite + Unpin> AsyncWrite for BoxStream<S> {
     ) -> Poll<io::Result<usize>> {
         let this = self.get_mut();
         if this.encoder.is_finished() {
-            return Poll::Ready(Err(
-                Error::InvalidInput(crate::InvalidInput::WriteAfterGoodbye).into_io()
-            ));
+            return Poll::Ready(Err(Error::InvalidInput(
+                crate::InvalidInput::WriteAfterGoodbye,
+            )
+            .into_io()));
         }
         if data.is_empty() {
             return Poll::Ready(Ok(0));
@@ -211,7 +217,9 @@ impl<S: AsyncWrite + Unpin> AsyncWrite for BoxStream<S> {
         // Room for this write: wait while a full buffer of sealed bytes is still unsent.
         ready!(this.poll_drain(cx, WRITE_BUFFER.saturating_sub(1)))?;
         let take = data.len().min(WRITE_BUFFER);
-        this.encoder.encode(&data[..take], &mut this.wbuf).map_err(Error::into_io)?;
+        this.encoder
+            .encode(&data[..take], &mut this.wbuf)
+            .map_err(Error::into_io)?;
         // Send what the transport takes now; the rest goes on the next write or flush.
         if let Poll::Ready(Err(err)) = this.poll_drain(cx, 0) {
             return Poll::Ready(Err(err));

@@ -15,7 +15,11 @@ enum State {
     /// Collecting a header into `buf[..HEADER_LEN]`.
     Header { have: usize },
     /// Collecting a body of `len` bytes into `buf[HEADER_LEN..]`.
-    Body { len: usize, tag: [u8; TAG_LEN], have: usize },
+    Body {
+        len: usize,
+        tag: [u8; TAG_LEN],
+        have: usize,
+    },
     /// Plaintext `buf[pos..end]` waits to be taken.
     Ready { pos: usize, end: usize },
     /// The goodbye arrived: a clean end.
@@ -70,7 +74,11 @@ impl BoxDecoder {
                     self.buf[at..at + take].copy_from_slice(&rest[..take]);
                     used += take;
                     if have + take < len {
-                        self.state = State::Body { len, tag, have: have + take };
+                        self.state = State::Body {
+                            len,
+                            tag,
+                            have: have + take,
+                        };
                         return Ok(used);
                     }
                     self.state = self.open_body(len, &tag)?;
@@ -95,12 +103,20 @@ impl BoxDecoder {
         }
         let mut body_tag = [0u8; TAG_LEN];
         body_tag.copy_from_slice(&plain[2..]);
-        Ok(State::Body { len: usize::from(len), tag: body_tag, have: 0 })
+        Ok(State::Body {
+            len: usize::from(len),
+            tag: body_tag,
+            have: 0,
+        })
     }
 
     fn open_body(&mut self, len: usize, tag: &[u8; TAG_LEN]) -> Result<State> {
         let body_nonce = next(&self.nonce);
-        if !self.key.open(&body_nonce, &mut self.buf[HEADER_LEN..HEADER_LEN + len], tag) {
+        if !self.key.open(
+            &body_nonce,
+            &mut self.buf[HEADER_LEN..HEADER_LEN + len],
+            tag,
+        ) {
             return Err(self.fail(PeerError::InvalidBody));
         }
         self.nonce = next(&body_nonce);
@@ -108,7 +124,10 @@ impl BoxDecoder {
         if len == 0 {
             return Ok(State::Header { have: 0 });
         }
-        Ok(State::Ready { pos: HEADER_LEN, end: HEADER_LEN + len })
+        Ok(State::Ready {
+            pos: HEADER_LEN,
+            end: HEADER_LEN + len,
+        })
     }
 
     fn fail(&mut self, kind: PeerError) -> Error {
@@ -129,7 +148,11 @@ impl BoxDecoder {
     pub fn consume(&mut self, n: usize) {
         if let State::Ready { pos, end } = self.state {
             let pos = (pos + n).min(end);
-            self.state = if pos == end { State::Header { have: 0 } } else { State::Ready { pos, end } };
+            self.state = if pos == end {
+                State::Header { have: 0 }
+            } else {
+                State::Ready { pos, end }
+            };
         }
     }
 
@@ -166,7 +189,9 @@ impl BoxDecoder {
             State::Failed(ref err) => Err(err.clone()),
             State::Ready { .. } => Ok(()),
             State::Header { .. } | State::Body { .. } => {
-                let err = Error::UnexpectedEof { step: Step::BoxStream };
+                let err = Error::UnexpectedEof {
+                    step: Step::BoxStream,
+                };
                 self.state = State::Failed(err.clone());
                 Err(err)
             }
@@ -176,6 +201,8 @@ impl BoxDecoder {
 
 impl fmt::Debug for BoxDecoder {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("BoxDecoder").field("finished", &self.is_finished()).finish_non_exhaustive()
+        f.debug_struct("BoxDecoder")
+            .field("finished", &self.is_finished())
+            .finish_non_exhaustive()
     }
 }

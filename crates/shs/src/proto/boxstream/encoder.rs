@@ -18,7 +18,11 @@ pub struct BoxEncoder {
 impl BoxEncoder {
     /// An encoder starting at the direction's nonce.
     pub fn new(keys: &DirectionKeys) -> Self {
-        BoxEncoder { key: BoxKey::new(&keys.key), nonce: keys.nonce, finished: false }
+        BoxEncoder {
+            key: BoxKey::new(&keys.key),
+            nonce: keys.nonce,
+            finished: false,
+        }
     }
 
     /// Seals one packet in place. `packet` holds [`HEADER_LEN`] bytes of room for the header
@@ -93,6 +97,8 @@ impl BoxEncoder {
 
 impl fmt::Debug for BoxEncoder {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("BoxEncoder").field("finished", &self.finished).finish_non_exhaustive()
+        f.debug_struct("BoxEncoder")
+            .field("finished", &self.finished)
+            .finish_non_exhaustive()
     }
 }

@@ -32,7 +32,12 @@ impl ClientHandshake {
     ) -> Result<Self> {
         let server = PublicKey::from_bytes(server_key)
             .map_err(|why| Error::InvalidInput(InvalidInput::ServerKey(why)))?;
-        Ok(ClientHandshake { network, me, server, ephemeral })
+        Ok(ClientHandshake {
+            network,
+            me,
+            server,
+            ephemeral,
+        })
     }
 
     /// Produces msg1 (64 bytes).
@@ -40,7 +45,13 @@ impl ClientHandshake {
         let msg1 = hello(&self.network, self.ephemeral.public());
         let mut client_hello_mac = [0u8; 32];
         client_hello_mac.copy_from_slice(&msg1[..32]);
-        (msg1, ClientAwaitingHello { start: self, client_hello_mac })
+        (
+            msg1,
+            ClientAwaitingHello {
+                start: self,
+                client_hello_mac,
+            },
+        )
     }
 }
 
@@ -52,21 +63,35 @@ pub struct ClientAwaitingHello {
 
 impl ClientAwaitingHello {
     /// Checks msg2 and produces msg3 (112 bytes). Fails with `hmac` or `low_order_ephemeral`.
-    pub fn read_hello(self, msg2: &[u8; MSG2_LEN]) -> Result<([u8; MSG3_LEN], ClientAwaitingAccept)> {
-        let ClientHandshake { network, me, server, ephemeral } = self.start;
+    pub fn read_hello(
+        self,
+        msg2: &[u8; MSG2_LEN],
+    ) -> Result<([u8; MSG3_LEN], ClientAwaitingAccept)> {
+        let ClientHandshake {
+            network,
+            me,
+            server,
+            ephemeral,
+        } = self.start;
         let fail = |kind| Error::peer(Step::Msg2, kind);
         let (mac, server_ephemeral) = split_hello(msg2);
         if !hmac_verify(&network, &server_ephemeral, &mac) {
             return Err(fail(PeerError::BadHmac));
         }
-        let ab = dh(ephemeral.secret(), &server_ephemeral).ok_or(fail(PeerError::LowOrderEphemeral))?;
+        let ab =
+            dh(ephemeral.secret(), &server_ephemeral).ok_or(fail(PeerError::LowOrderEphemeral))?;
         let ab_hash = hash(&[&ab[..]]);
-        let a_b = dh(ephemeral.secret(), server.curve25519())
-            .ok_or(Error::InvalidInput(InvalidInput::ServerKey("a point of small order")))?;
+        let a_b = dh(ephemeral.secret(), server.curve25519()).ok_or(Error::InvalidInput(
+            InvalidInput::ServerKey("a point of small order"),
+        ))?;
         let k3 = hash(&[&network.0, &ab[..], &a_b[..]]);
         let sig_a = me
             .signing_key()
-            .sign(&client_signed_message(&network, server.as_bytes(), &ab_hash))
+            .sign(&client_signed_message(
+                &network,
+                server.as_bytes(),
+                &ab_hash,
+            ))
             .to_bytes();
         let big_a_b = dh(&me.curve25519_secret(), &server_ephemeral)
             .ok_or(fail(PeerError::LowOrderEphemeral))?;
@@ -90,7 +115,12 @@ impl ClientAwaitingHello {
             client_hello_mac: self.client_hello_mac,
             server_hello_mac,
             #[cfg(test)]
-            trace: ClientTrace { ab, a_b, big_a_b, k3 },
+            trace: ClientTrace {
+                ab,
+                a_b,
+                big_a_b,
+                k3,
+            },
         };
         Ok((msg3, next))
     }
@@ -136,9 +166,16 @@ impl ClientAwaitingAccept {
         if !open_combined(&BoxKey::new(&self.k4), &ZERO_NONCE, msg4, &mut sig_b) {
             return Err(fail(PeerError::BoxOpen));
         }
-        let signed =
-            server_signed_message(&self.network, &self.sig_a, self.client.as_bytes(), &self.ab_hash);
-        let verifying = self.server.verifying_key().map_err(|_| fail(PeerError::BadSignature))?;
+        let signed = server_signed_message(
+            &self.network,
+            &self.sig_a,
+            self.client.as_bytes(),
+            &self.ab_hash,
+        );
+        let verifying = self
+            .server
+            .verifying_key()
+            .map_err(|_| fail(PeerError::BadSignature))?;
         verifying
             .verify_strict(&signed, &Signature::from_bytes(&sig_b))
             .map_err(|_| fail(PeerError::BadSignature))?;
@@ -162,18 +199,23 @@ impl ClientAwaitingAccept {
 
 impl fmt::Debug for ClientHandshake {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("ClientHandshake").field("server", &self.server).finish_non_exhaustive()
+        f.debug_struct("ClientHandshake")
+            .field("server", &self.server)
+            .finish_non_exhaustive()
     }
 }
 
 impl fmt::Debug for ClientAwaitingHello {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("ClientAwaitingHello").finish_non_exhaustive()
+        f.debug_struct("ClientAwaitingHello")
+            .finish_non_exhaustive()
     }
 }
 
 impl fmt::Debug for ClientAwaitingAccept {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("ClientAwaitingAccept").field("server", &self.server).finish_non_exhaustive()
+        f.debug_struct("ClientAwaitingAccept")
+            .field("server", &self.server)
+            .finish_non_exhaustive()
     }
 }

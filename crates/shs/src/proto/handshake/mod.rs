@@ -78,9 +78,17 @@ fn outcome(inputs: OutcomeInputs<'_>, is_client: bool) -> HandshakeOutcome {
         nonce: first_24(inputs.client_hello_mac),
     };
     if is_client {
-        HandshakeOutcome { peer: *inputs.server, send: to_server, recv: to_client }
+        HandshakeOutcome {
+            peer: *inputs.server,
+            send: to_server,
+            recv: to_client,
+        }
     } else {
-        HandshakeOutcome { peer: *inputs.client, send: to_client, recv: to_server }
+        HandshakeOutcome {
+            peer: *inputs.client,
+            send: to_client,
+            recv: to_server,
+        }
     }
 }
 

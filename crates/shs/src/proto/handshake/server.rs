@@ -25,7 +25,11 @@ pub struct ServerHandshake {
 impl ServerHandshake {
     /// Prepares a handshake for one incoming connection with a fresh ephemeral key.
     pub fn new(network: NetworkKey, me: Keypair, ephemeral: EphemeralKey) -> Self {
-        ServerHandshake { network, me, ephemeral }
+        ServerHandshake {
+            network,
+            me,
+            ephemeral,
+        }
     }
 
     /// Checks msg1 and produces msg2 (64 bytes). Fails with `hmac` or `low_order_ephemeral`,
@@ -69,8 +73,14 @@ impl ServerAwaitingAuth {
     /// with `box_open`, `signature` or `invalid_client_key`; then nothing more must be sent.
     pub fn read_auth(self, msg3: &[u8; MSG3_LEN]) -> Result<ServerAuthorizing> {
         let fail = |kind| Error::peer(Step::Msg3, kind);
-        let ServerAwaitingAuth { start, client_ephemeral, client_hello_mac, server_hello_mac, ab, ab_hash } =
-            self;
+        let ServerAwaitingAuth {
+            start,
+            client_ephemeral,
+            client_hello_mac,
+            server_hello_mac,
+            ab,
+            ab_hash,
+        } = self;
         let network = start.network;
         let a_b = dh(&start.me.curve25519_secret(), &client_ephemeral)
             .ok_or(fail(PeerError::LowOrderEphemeral))?;
@@ -88,7 +98,8 @@ impl ServerAwaitingAuth {
         VerifyingKey::from_bytes(&client_key)
             .and_then(|key| key.verify_strict(&signed, &Signature::from_bytes(&sig_a)))
             .map_err(|_| fail(PeerError::BadSignature))?;
-        let client = PublicKey::from_bytes(&client_key).map_err(|_| fail(PeerError::InvalidClientKey))?;
+        let client =
+            PublicKey::from_bytes(&client_key).map_err(|_| fail(PeerError::InvalidClientKey))?;
         let big_a_b = dh(start.ephemeral.secret(), client.curve25519())
             .ok_or(fail(PeerError::InvalidClientKey))?;
         let k4 = hash(&[&network.0, &ab[..], &a_b[..], &big_a_b[..]]);
@@ -133,8 +144,12 @@ impl ServerAuthorizing {
 
     /// Accepts the client: produces msg4 (80 bytes) and the outcome.
     pub fn accept(self) -> ([u8; MSG4_LEN], HandshakeOutcome) {
-        let signed =
-            server_signed_message(&self.network, &self.sig_a, self.client.as_bytes(), &self.ab_hash);
+        let signed = server_signed_message(
+            &self.network,
+            &self.sig_a,
+            self.client.as_bytes(),
+            &self.ab_hash,
+        );
         let sig_b = self.me.signing_key().sign(&signed).to_bytes();
         let mut msg4 = [0u8; MSG4_LEN];
         seal_combined(&BoxKey::new(&self.k4), &ZERO_NONCE, &sig_b, &mut msg4);
@@ -154,7 +169,10 @@ impl ServerAuthorizing {
     /// Denies the client: wipes the state and returns the `unauthorized` error. Nothing
     /// must be sent.
     pub fn deny(self) -> Error {
-        Error::Refused { step: Step::Authorize, reason: Refusal::Unauthorized }
+        Error::Refused {
+            step: Step::Authorize,
+            reason: Refusal::Unauthorized,
+        }
     }
 }
 
@@ -168,7 +186,9 @@ impl ServerAuthorizing {
 
 impl fmt::Debug for ServerHandshake {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("ServerHandshake").field("me", self.me.public()).finish_non_exhaustive()
+        f.debug_struct("ServerHandshake")
+            .field("me", self.me.public())
+            .finish_non_exhaustive()
     }
 }
 
@@ -180,6 +200,8 @@ impl fmt::Debug for ServerAwaitingAuth {
 
 impl fmt::Debug for ServerAuthorizing {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("ServerAuthorizing").field("client", &self.client).finish_non_exhaustive()
+        f.debug_struct("ServerAuthorizing")
+            .field("client", &self.client)
+            .finish_non_exhaustive()
     }
 }
