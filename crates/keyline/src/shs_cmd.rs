@@ -321,17 +321,18 @@ async fn connect(
         }
     };
     // A pinned key that differs is refused before connecting.
-    let now = unix_now();
-    if pinned.is_some() {
+    let check = |policy| {
         pins.check(
-            keyline_core::Policy::Strict,
+            policy,
             PIN_PROTOCOL,
             &target.address,
             &key,
-            now,
+            unix_now(),
             None,
         )
-        .await?;
+    };
+    if pinned.is_some() {
+        check(keyline_core::Policy::Strict).await?;
     }
     let tcp = TcpStream::connect(&target.address)
         .await
@@ -343,16 +344,9 @@ async fn connect(
     let keypair = Keypair::from_seed(identity.ed25519_seed());
     let stream =
         keyline_shs::connect(tcp, ClientConfig::new(keypair, key).network(network)).await?;
+    // Trust on first use: pin the key now that the server proved it holds it.
     if pinned.is_none() {
-        pins.check(
-            keyline_core::Policy::Tofu,
-            PIN_PROTOCOL,
-            &target.address,
-            &key,
-            now,
-            None,
-        )
-        .await?;
+        check(keyline_core::Policy::Tofu).await?;
     }
     netcat(stream).await
 }

@@ -4,55 +4,38 @@
 //! outcome. Exits 1, writing nothing more, on any failure.
 #![forbid(unsafe_code)]
 
-use std::io::{Read, Write};
+mod shs1test;
+
 use std::process::ExitCode;
 
 use keyline_shs::proto::ServerHandshake;
 use keyline_shs::{EphemeralKey, Keypair, NetworkKey};
+use shs1test::{hex_arg, receive, send};
 
 fn run() -> Result<(), String> {
     let args: Vec<String> = std::env::args().collect();
     let [_, network, secret, public] = args.as_slice() else {
         return Err("usage: shs1testserver NETWORK_KEY_HEX SECRET_KEY_HEX PUBLIC_KEY_HEX".into());
     };
-    let network = NetworkKey::from_hex(network).map_err(|e| e.to_string())?;
-    let secret: [u8; 64] = hex::decode(secret)
-        .ok()
-        .and_then(|b| b.try_into().ok())
-        .ok_or("the secret key must be 128 hex characters")?;
-    let keypair = Keypair::from_libsodium_secret(&secret).map_err(|e| e.to_string())?;
-    if hex::encode(keypair.public().as_bytes()) != public.to_ascii_lowercase() {
+    let network = NetworkKey(hex_arg(network, "the network key")?);
+    let keypair = Keypair::from_libsodium_secret(&hex_arg(secret, "the secret key")?)
+        .map_err(|e| e.to_string())?;
+    if keypair.public().as_bytes() != &hex_arg::<32>(public, "the public key")? {
         return Err("the public key does not belong to the secret key".into());
     }
-    let (mut input, mut output) = (std::io::stdin().lock(), std::io::stdout().lock());
     let server = ServerHandshake::new(network, keypair, EphemeralKey::generate());
-    let mut msg1 = [0u8; 64];
-    input
-        .read_exact(&mut msg1)
-        .map_err(|e| format!("reading msg1: {e}"))?;
-    let (msg2, server) = server.read_hello(&msg1).map_err(|e| e.to_string())?;
-    output
-        .write_all(&msg2)
-        .and_then(|()| output.flush())
+    let (msg2, server) = server
+        .read_hello(&receive("msg1")?)
         .map_err(|e| e.to_string())?;
-    let mut msg3 = [0u8; 112];
-    input
-        .read_exact(&mut msg3)
-        .map_err(|e| format!("reading msg3: {e}"))?;
-    let (msg4, outcome) = server.read_auth(&msg3).map_err(|e| e.to_string())?.accept();
-    output.write_all(&msg4).map_err(|e| e.to_string())?;
-    output
-        .write_all(&outcome.shs1_test_bytes()[..])
+    send(&msg2)?;
+    let pending = server
+        .read_auth(&receive("msg3")?)
         .map_err(|e| e.to_string())?;
-    output.flush().map_err(|e| e.to_string())
+    let (msg4, outcome) = pending.accept();
+    send(&msg4)?;
+    send(&outcome.shs1_test_bytes()[..])
 }
 
 fn main() -> ExitCode {
-    match run() {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(err) => {
-            eprintln!("shs1testserver: {err}");
-            ExitCode::FAILURE
-        }
-    }
+    shs1test::exit("shs1testserver", run())
 }

@@ -56,7 +56,7 @@ pub(crate) fn measure(quick: bool, mut step: impl FnMut()) -> Sample {
         }
         iterations *= 4;
     }
-    let mut per_unit: Vec<f64> = (0..rounds(quick))
+    let per_unit: Vec<f64> = (0..rounds(quick))
         .map(|_| {
             let start = ThreadTime::now();
             for _ in 0..iterations {
@@ -65,12 +65,7 @@ pub(crate) fn measure(quick: bool, mut step: impl FnMut()) -> Sample {
             start.elapsed().as_secs_f64() / iterations as f64
         })
         .collect();
-    per_unit.sort_by(f64::total_cmp);
-    Sample {
-        median: per_unit[per_unit.len() / 2],
-        min: per_unit[0],
-        max: per_unit[per_unit.len() - 1],
-    }
+    summarize(per_unit)
 }
 
 /// Like [`measure`], but `step` reports the CPU time of only the part that counts.
@@ -83,12 +78,16 @@ pub(crate) fn measure_part(quick: bool, mut step: impl FnMut() -> Duration) -> S
         .as_secs_f64()
         .max(1e-7);
     let iterations = ((target / one).ceil() as u64).max(1);
-    let mut per_unit: Vec<f64> = (0..rounds(quick))
+    let per_unit: Vec<f64> = (0..rounds(quick))
         .map(|_| {
             let spent: Duration = (0..iterations).map(|_| step()).sum();
             spent.as_secs_f64() / iterations as f64
         })
         .collect();
+    summarize(per_unit)
+}
+
+fn summarize(mut per_unit: Vec<f64>) -> Sample {
     per_unit.sort_by(f64::total_cmp);
     Sample {
         median: per_unit[per_unit.len() / 2],
