@@ -1,0 +1,109 @@
+//! The fuzz entry points under the normal (stable) test run: every seed file, then random
+//! inputs from proptest.
+
+use std::fs;
+use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::path::PathBuf;
+
+use keyline_shs_fuzz::{TARGETS, boxstream_decoder, shs_client_messages, shs_server_messages};
+use proptest::prelude::*;
+
+fn seed_dir(target: &str) -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("seeds")
+        .join(target)
+}
+
+/// Runs every file of `seeds/<target>/` through the target's entry point. Seeds are
+/// required: a missing or empty folder fails (regenerate with `tests/seeds.rs`).
+#[test]
+fn seed_corpus() {
+    let mut failures = Vec::new();
+    for &(target, entry) in TARGETS {
+        let dir = seed_dir(target);
+        let mut files: Vec<_> = fs::read_dir(&dir)
+            .unwrap_or_else(|e| panic!("seed folder {} missing: {e}", dir.display()))
+            .map(|entry| entry.expect("readable seed folder").path())
+            .filter(|path| path.is_file())
+            .collect();
+        files.sort();
+        assert!(
+            files.len() >= 10,
+            "only {} seeds in {}",
+            files.len(),
+            dir.display()
+        );
+        for file in files {
+            let data = fs::read(&file).expect("readable seed");
+            if catch_unwind(AssertUnwindSafe(|| entry(&data))).is_err() {
+                failures.push(file.display().to_string());
+            }
+        }
+    }
+    assert!(failures.is_empty(), "seeds that fail: {failures:#?}");
+}
+
+fn honest_zero_mask(mode: u8, ephemeral: [u8; 32], mask_len: usize) -> Vec<u8> {
+    let mut input = vec![mode];
+    input.extend_from_slice(&ephemeral);
+    input.extend(std::iter::repeat_n(0, mask_len));
+    input
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 300, failure_persistence: None, ..ProptestConfig::default() })]
+
+    #[test]
+    fn server_random_bytes(data in prop::collection::vec(any::<u8>(), 0..200)) {
+        shs_server_messages(&data);
+    }
+
+    #[test]
+    fn client_random_bytes(data in prop::collection::vec(any::<u8>(), 0..200)) {
+        shs_client_messages(&data);
+    }
+
+    #[test]
+    fn boxstream_random_bytes(data in prop::collection::vec(any::<u8>(), 0..600)) {
+        boxstream_decoder(&data);
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 64, failure_persistence: None, ..ProptestConfig::default() })]
+
+    /// An honest peer with a random ephemeral key and an untouched message: the handshake
+    /// completes (the entry point asserts it), with and without a denying authorize.
+    #[test]
+    fn honest_handshakes_complete(ephemeral in any::<[u8; 32]>(), deny in any::<bool>()) {
+        shs_server_messages(&honest_zero_mask(if deny { 0x80 } else { 0 }, ephemeral, 112));
+        shs_client_messages(&honest_zero_mask(0, ephemeral, 80));
+    }
+
+    /// Writes encoded, maybe one byte flipped, decoded in random pieces.
+    #[test]
+    fn boxstream_encoded_writes(
+        key in 0u8..6,
+        goodbye in any::<bool>(),
+        flip in proptest::option::of((any::<u32>(), 1u8..)),
+        read_into in any::<bool>(),
+        sizes in prop::collection::vec(any::<u8>(), 0..16),
+        writes in prop::collection::vec(prop::collection::vec(any::<u8>(), 0..300), 0..6),
+    ) {
+        let mut flags = 0x01 | key << 1;
+        if goodbye { flags |= 0x10 }
+        if flip.is_some() { flags |= 0x20 }
+        if read_into { flags |= 0x40 }
+        let mut input = vec![flags, sizes.len() as u8];
+        input.extend_from_slice(&sizes);
+        if let Some((pos, mask)) = flip {
+            input.extend_from_slice(&pos.to_be_bytes());
+            input.push(mask);
+        }
+        for write in &writes {
+            input.extend_from_slice(&(write.len() as u16).to_be_bytes());
+            input.extend_from_slice(write);
+        }
+        boxstream_decoder(&input);
+    }
+}
