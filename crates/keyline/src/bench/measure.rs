@@ -1,4 +1,8 @@
-//! Timing: thread CPU time, calibrated rounds, median and spread (performance.md §7).
+//! Timing: thread CPU time in calibrated, interleaved rounds (performance.md §7).
+//!
+//! These VMs drift between fast and slow spells (the same loop varies by ±20 % from one
+//! second to the next), so a figure and its bound are never measured one after the other:
+//! every round runs each step once, and ratios are taken per round, then the median.
 
 use std::time::Duration;
 
@@ -6,92 +10,89 @@ use cpu_time::ThreadTime;
 
 /// Rounds per measurement.
 pub(crate) fn rounds(quick: bool) -> usize {
-    if quick { 5 } else { 15 }
+    if quick { 7 } else { 21 }
 }
 
-fn round_length(quick: bool) -> Duration {
+/// CPU time one step gets per round.
+fn slice(quick: bool) -> Duration {
     if quick {
-        Duration::from_millis(12)
+        Duration::from_millis(8)
     } else {
-        Duration::from_millis(40)
+        Duration::from_millis(25)
     }
 }
 
-/// A measurement: seconds of CPU per unit of work (median, min, max over rounds).
-#[derive(Debug, Clone, Copy)]
-pub(crate) struct Sample {
-    pub(crate) median: f64,
-    pub(crate) min: f64,
-    pub(crate) max: f64,
+/// One unit of work to time.
+pub(crate) enum Step<'a> {
+    /// Timed from outside; one call is one unit.
+    Whole(Box<dyn FnMut() + 'a>),
+    /// Reports the CPU time of the part that counts.
+    Part(Box<dyn FnMut() -> Duration + 'a>),
 }
 
-impl Sample {
-    /// As a rate per second of `scale` units per unit (e.g. bytes per packet): median, min, max.
-    pub(crate) fn rate(&self, scale: f64) -> (f64, f64, f64) {
-        (scale / self.median, scale / self.max, scale / self.min)
-    }
-
-    /// As microseconds per unit.
-    pub(crate) fn micros(&self) -> (f64, f64, f64) {
-        (self.median * 1e6, self.min * 1e6, self.max * 1e6)
-    }
-}
-
-/// Runs `step` (one unit of work per call) in calibrated rounds.
-pub(crate) fn measure(quick: bool, mut step: impl FnMut()) -> Sample {
-    // Warm up and calibrate: how many steps fill a round.
-    let target = round_length(quick).as_secs_f64();
-    let mut iterations = 1u64;
-    loop {
-        let start = ThreadTime::now();
-        for _ in 0..iterations {
-            step();
-        }
-        let spent = start.elapsed().as_secs_f64();
-        if spent >= target / 4.0 || iterations > 1 << 30 {
-            iterations = ((iterations as f64) * target / spent.max(1e-9))
-                .ceil()
-                .max(1.0) as u64;
-            break;
-        }
-        iterations *= 4;
-    }
-    let per_unit: Vec<f64> = (0..rounds(quick))
-        .map(|_| {
-            let start = ThreadTime::now();
-            for _ in 0..iterations {
-                step();
+impl Step<'_> {
+    /// Seconds of CPU for `n` units.
+    fn run(&mut self, n: u64) -> f64 {
+        match self {
+            Step::Whole(step) => {
+                let start = ThreadTime::now();
+                for _ in 0..n {
+                    step();
+                }
+                start.elapsed().as_secs_f64()
             }
-            start.elapsed().as_secs_f64() / iterations as f64
-        })
-        .collect();
-    summarize(per_unit)
-}
-
-/// Like [`measure`], but `step` reports the CPU time of only the part that counts.
-pub(crate) fn measure_part(quick: bool, mut step: impl FnMut() -> Duration) -> Sample {
-    let target = round_length(quick).as_secs_f64();
-    let one = (0..3)
-        .map(|_| step())
-        .min()
-        .unwrap_or_default()
-        .as_secs_f64()
-        .max(1e-7);
-    let iterations = ((target / one).ceil() as u64).max(1);
-    let per_unit: Vec<f64> = (0..rounds(quick))
-        .map(|_| {
-            let spent: Duration = (0..iterations).map(|_| step()).sum();
-            spent.as_secs_f64() / iterations as f64
-        })
-        .collect();
-    summarize(per_unit)
-}
-
-fn summarize(mut per_unit: Vec<f64>) -> Sample {
-    per_unit.sort_by(f64::total_cmp);
-    Sample {
-        median: per_unit[per_unit.len() / 2],
-        min: per_unit[0],
-        max: per_unit[per_unit.len() - 1],
+            Step::Part(step) => (0..n).map(|_| step()).sum::<Duration>().as_secs_f64(),
+        }
     }
+
+    /// Units that fill `target` seconds.
+    fn calibrate(&mut self, target: f64) -> u64 {
+        let mut n = 1u64;
+        loop {
+            let spent = self.run(n);
+            if spent >= target / 8.0 || n >= 1 << 30 {
+                return ((n as f64) * target / spent.max(1e-9)).ceil().max(1.0) as u64;
+            }
+            n *= 4;
+        }
+    }
+}
+
+/// Seconds per unit of every step, one entry per round.
+pub(crate) struct Rounds(Vec<Vec<f64>>);
+
+impl Rounds {
+    /// Runs every step once per round, in turn.
+    pub(crate) fn measure(quick: bool, mut steps: Vec<Step<'_>>) -> Rounds {
+        let target = slice(quick).as_secs_f64();
+        let counts: Vec<u64> = steps.iter_mut().map(|s| s.calibrate(target)).collect();
+        let mut per_step = vec![Vec::with_capacity(rounds(quick)); steps.len()];
+        for _ in 0..rounds(quick) {
+            for ((step, &n), out) in steps.iter_mut().zip(&counts).zip(&mut per_step) {
+                out.push(step.run(n) / n as f64);
+            }
+        }
+        Rounds(per_step)
+    }
+
+    /// Seconds per unit of step `i`, per round.
+    pub(crate) fn of(&self, i: usize) -> &[f64] {
+        &self.0[i]
+    }
+
+    /// Per round, `f` of the per-unit seconds of all steps.
+    pub(crate) fn per_round(&self, f: impl Fn(&dyn Fn(usize) -> f64) -> f64) -> Vec<f64> {
+        (0..self.0[0].len()).map(|r| f(&|i| self.0[i][r])).collect()
+    }
+}
+
+/// Median, min and max.
+pub(crate) fn summary(values: &[f64]) -> (f64, f64, f64) {
+    let mut sorted = values.to_vec();
+    sorted.sort_by(f64::total_cmp);
+    (
+        sorted[sorted.len() / 2],
+        sorted[0],
+        sorted[sorted.len() - 1],
+    )
 }

@@ -16,23 +16,16 @@ pub(crate) struct Row {
     metric: String,
     value: f64,
     unit: &'static str,
-    /// The bound and what it is; `None` for plain latencies.
+    /// The bound and what it is; `None` for plain figures.
     limit: Option<(f64, String)>,
+    /// Median over rounds of (our speed / the bound's speed) in the same round; 1.0 means
+    /// as fast as the limit.
+    ratio: Option<f64>,
     /// Spread of the value over the rounds (min, max).
     spread: (f64, f64),
 }
 
 impl Row {
-    /// `value / limit`, or `limit / value` when lower is better (a cost).
-    fn ratio(&self) -> Option<f64> {
-        let (limit, _) = self.limit.as_ref()?;
-        Some(if self.unit.starts_with("µs") {
-            limit / self.value
-        } else {
-            self.value / limit
-        })
-    }
-
     fn to_json(&self) -> serde_json::Value {
         let mut v = json!({
             "area": self.area,
@@ -41,7 +34,7 @@ impl Row {
             "unit": self.unit,
             "spread": [round(self.spread.0), round(self.spread.1)],
         });
-        if let (Some((limit, what)), Some(ratio)) = (&self.limit, self.ratio()) {
+        if let (Some((limit, what)), Some(ratio)) = (&self.limit, self.ratio) {
             v["limit"] = json!(round(*limit));
             v["limit_what"] = json!(what);
             v["ratio"] = json!((ratio * 1000.0).round() / 1000.0);
@@ -60,7 +53,7 @@ fn round(x: f64) -> f64 {
 
 pub(crate) fn run(args: BenchArgs, json: bool) -> Result<()> {
     let header = format!(
-        "keyline bench — build: {}, secretbox: {}, timing: thread CPU time, median of {} rounds",
+        "keyline bench — build: {}, secretbox: {}, timing: thread CPU time, {} interleaved rounds, medians",
         if cfg!(debug_assertions) {
             "DEBUG (numbers meaningless; use --release)"
         } else {
@@ -85,7 +78,7 @@ pub(crate) fn run(args: BenchArgs, json: bool) -> Result<()> {
                 None => ("—".into(), ""),
             };
             let ratio = row
-                .ratio()
+                .ratio
                 .map(|r| format!("{r:.3}"))
                 .unwrap_or_else(|| "—".into());
             println!(

@@ -15,229 +15,296 @@ use sha2::Digest;
 use x25519_dalek::StaticSecret;
 
 use super::Row;
-use super::measure::{Sample, measure, measure_part};
+use super::measure::{Rounds, Step, summary};
 use crate::error::Result;
 
 const AREA: &str = "shs";
 const PACKET: usize = 4096;
 
 pub(super) fn run(quick: bool, print: &dyn Fn(&Row)) -> Result<()> {
-    let costs = PrimitiveCosts::measure(quick);
-    for (name, seconds) in costs.rows() {
+    handshakes(quick, print);
+    box_stream(quick, print);
+    Ok(())
+}
+
+/// Handshakes against the sum of their primitives, all in the same rounds.
+fn handshakes(quick: bool, print: &dyn Fn(&Row)) {
+    let primitives = Primitives::new();
+    let mut steps = vec![
+        Step::Whole(Box::new(handshake_both_roles)),
+        Step::Part(Box::new(handshake_server_part)),
+        Step::Whole(Box::new(tcp_handshake_runner())),
+    ];
+    let first_primitive = steps.len();
+    steps.extend(primitives.steps());
+    let rounds = Rounds::measure(quick, steps);
+    let one_role = rounds.per_round(|t| {
+        PRIMITIVES
+            .iter()
+            .enumerate()
+            .map(|(p, primitive)| primitive.per_role * t(first_primitive + p))
+            .sum()
+    });
+    let both_roles: Vec<f64> = one_role.iter().map(|c| 2.0 * c).collect();
+    for (p, primitive) in PRIMITIVES.iter().enumerate() {
+        let (value, min, max) = summary(rounds.of(first_primitive + p));
         print(&Row {
             area: AREA,
-            metric: format!("primitive: {name}"),
-            value: seconds * 1e6,
+            metric: format!("primitive: {}", primitive.name),
+            value: value * 1e6,
             unit: "µs CPU",
             limit: None,
-            spread: (seconds * 1e6, seconds * 1e6),
+            ratio: None,
+            spread: (min * 1e6, max * 1e6),
         });
     }
-    let both_bound = costs.both_roles();
-    let server_bound = costs.server_role();
-
-    let both = measure(quick, handshake_both_roles);
+    let bound = "sum of primitive ops, both roles";
     print(&cost_row(
         "handshake, both roles (sans-IO)",
-        both,
-        both_bound,
-        "sum of primitive ops, both roles",
+        rounds.of(0),
+        &both_roles,
+        bound,
     ));
-    let per_second = 1.0 / both.median;
+    let (ours, _, _) = summary(rounds.of(0));
+    let (limit, _, _) = summary(&both_roles);
+    let (_, slowest, fastest) = summary(rounds.of(0));
     print(&Row {
         area: AREA,
-        metric: "handshakes per second, both roles".into(),
-        value: per_second,
+        metric: "handshakes per second, both roles (sans-IO)".into(),
+        value: 1.0 / ours,
         unit: "1/s",
-        limit: Some((1.0 / both_bound, "primitive bound".into())),
-        spread: (1.0 / both.max, 1.0 / both.min),
+        limit: Some((1.0 / limit, "primitive bound".into())),
+        ratio: Some(ratio(&both_roles, rounds.of(0))),
+        spread: (1.0 / fastest, 1.0 / slowest),
     });
-    let server = measure_part(quick, handshake_server_part);
     print(&cost_row(
         "server CPU per handshake",
-        server,
-        server_bound,
+        rounds.of(1),
+        &one_role,
         "sum of server primitive ops",
     ));
-    let tcp = measure(quick, tcp_handshake_runner());
     print(&cost_row(
         "handshake over loopback TCP, both ends",
-        tcp,
-        both_bound,
-        "sum of primitive ops, both roles",
+        rounds.of(2),
+        &both_roles,
+        bound,
     ));
+}
 
-    let raw_seal = measure(quick, raw_seal_step());
-    let raw_open = measure(quick, raw_open_step());
-    let raw_packet = measure(quick, raw_packet_seal_step());
-    let seal = measure(quick, seal_step());
-    let open = measure(quick, open_step());
-    let raw_both = Sample {
-        median: raw_seal.median + raw_open.median,
-        min: raw_seal.min + raw_open.min,
-        max: raw_seal.max + raw_open.max,
-    };
-    let both_ways = measure(quick, seal_open_step());
+/// Box-stream against the raw secretbox of the same implementation, in the same rounds.
+fn box_stream(quick: bool, print: &dyn Fn(&Row)) {
+    let rounds = Rounds::measure(
+        quick,
+        vec![
+            Step::Whole(Box::new(seal_step())),
+            Step::Whole(Box::new(raw_seal_step())),
+            Step::Whole(Box::new(raw_packet_seal_step())),
+            Step::Whole(Box::new(open_step())),
+            Step::Whole(Box::new(raw_open_step())),
+            Step::Whole(Box::new(seal_open_step())),
+        ],
+    );
+    let raw_both = rounds.per_round(|t| t(1) + t(4));
     print(&throughput_row(
         "box-stream seal+open, 4 KiB packets",
-        both_ways,
-        raw_both,
+        rounds.of(5),
+        &raw_both,
         "raw secretbox seal+open 4 KiB",
     ));
     print(&throughput_row(
         "box-stream seal, 4 KiB packets",
-        seal,
-        raw_seal,
+        rounds.of(0),
+        rounds.of(1),
         "raw secretbox seal 4 KiB",
     ));
     print(&throughput_row(
         "box-stream seal vs raw packet seal",
-        seal,
-        raw_packet,
+        rounds.of(0),
+        rounds.of(2),
         "raw header box + body box",
     ));
     print(&throughput_row(
         "box-stream open, 4 KiB packets",
-        open,
-        raw_open,
+        rounds.of(3),
+        rounds.of(4),
         "raw secretbox open 4 KiB",
     ));
-    Ok(())
 }
 
-fn cost_row(metric: &str, sample: Sample, bound: f64, what: &str) -> Row {
-    let (value, min, max) = sample.micros();
+/// Median over rounds of bound time / our time (= our speed relative to the bound).
+fn ratio(bound: &[f64], ours: &[f64]) -> f64 {
+    let per_round: Vec<f64> = bound.iter().zip(ours).map(|(b, o)| b / o).collect();
+    summary(&per_round).0
+}
+
+fn cost_row(metric: &str, ours: &[f64], bound: &[f64], what: &str) -> Row {
+    let (value, min, max) = summary(ours);
     Row {
         area: AREA,
         metric: metric.into(),
-        value,
+        value: value * 1e6,
         unit: "µs CPU",
-        limit: Some((bound * 1e6, what.into())),
-        spread: (min, max),
+        limit: Some((summary(bound).0 * 1e6, what.into())),
+        ratio: Some(ratio(bound, ours)),
+        spread: (min * 1e6, max * 1e6),
     }
 }
 
-fn throughput_row(metric: &str, ours: Sample, raw: Sample, what: &str) -> Row {
-    let (value, min, max) = ours.rate(PACKET as f64 / 1e9);
+fn throughput_row(metric: &str, ours: &[f64], raw: &[f64], what: &str) -> Row {
+    let gb = PACKET as f64 / 1e9;
+    let (value, fastest, slowest) = summary(ours);
     Row {
         area: AREA,
         metric: metric.into(),
-        value,
+        value: gb / value,
         unit: "GB/s",
-        limit: Some((raw.rate(PACKET as f64 / 1e9).0, what.into())),
-        spread: (min, max),
+        limit: Some((gb / summary(raw).0, what.into())),
+        ratio: Some(ratio(raw, ours)),
+        spread: (gb / slowest, gb / fastest),
     }
 }
 
-/// Median seconds of each primitive the handshake uses.
-struct PrimitiveCosts {
-    keygen: f64,
-    dh: f64,
-    hmac: f64,
-    sha256: [f64; 4], // 32, 64, 96, 128 bytes
-    sign: f64,
-    decode_verify_strict: f64,
-    key_check: f64,
-    ed2curve_sk: f64,
-    small_box: f64,
+/// A primitive and how many times one role of the handshake uses it.
+struct Primitive {
+    name: &'static str,
+    per_role: f64,
 }
 
-impl PrimitiveCosts {
-    fn measure(quick: bool) -> Self {
-        let secret = StaticSecret::from([5u8; 32]);
-        let peer = x25519_dalek::PublicKey::from(&StaticSecret::from([6u8; 32]));
+/// One role: 1 key generation, 3 DH, 2 HMAC, SHA-256 of 32, 32, 64, 64, 96 and 128 bytes,
+/// 1 signature, 1 strict verification (with key decoding), 1 key check, 1 Ed25519→X25519
+/// secret conversion, 2 small boxes. The order matches [`Primitives::steps`].
+const PRIMITIVES: [Primitive; 12] = [
+    Primitive {
+        name: "X25519 key generation",
+        per_role: 1.0,
+    },
+    Primitive {
+        name: "X25519 DH",
+        per_role: 3.0,
+    },
+    Primitive {
+        name: "HMAC-SHA-512 of 32 bytes",
+        per_role: 2.0,
+    },
+    Primitive {
+        name: "SHA-256 of 32 bytes",
+        per_role: 2.0,
+    },
+    Primitive {
+        name: "SHA-256 of 64 bytes",
+        per_role: 2.0,
+    },
+    Primitive {
+        name: "SHA-256 of 96 bytes",
+        per_role: 1.0,
+    },
+    Primitive {
+        name: "SHA-256 of 128 bytes",
+        per_role: 1.0,
+    },
+    Primitive {
+        name: "Ed25519 sign",
+        per_role: 1.0,
+    },
+    Primitive {
+        name: "Ed25519 decode + verify_strict",
+        per_role: 1.0,
+    },
+    Primitive {
+        name: "Ed25519 key check (decode, order, torsion)",
+        per_role: 1.0,
+    },
+    Primitive {
+        name: "Ed25519→X25519 secret",
+        per_role: 1.0,
+    },
+    Primitive {
+        name: "secretbox of 96 bytes",
+        per_role: 2.0,
+    },
+];
+
+/// Inputs of the primitive steps.
+struct Primitives {
+    secret: StaticSecret,
+    peer: x25519_dalek::PublicKey,
+    signing: SigningKey,
+    public: [u8; 32],
+    message: [u8; 160],
+    signature: ed25519_dalek::Signature,
+    boxed: RawBox,
+}
+
+impl Primitives {
+    fn new() -> Self {
         let signing = SigningKey::from_bytes(&[7u8; 32]);
-        let public = signing.verifying_key().to_bytes();
         let message = [9u8; 160];
-        let signature = signing.sign(&message);
-        let boxed = RawBox::new(&[1u8; 32]);
-        let median = |s: Sample| s.median;
-        let sha = |len: usize| {
+        Primitives {
+            secret: StaticSecret::from([5u8; 32]),
+            peer: x25519_dalek::PublicKey::from(&StaticSecret::from([6u8; 32])),
+            public: signing.verifying_key().to_bytes(),
+            signature: signing.sign(&message),
+            signing,
+            message,
+            boxed: RawBox::new(&[1u8; 32]),
+        }
+    }
+
+    /// One step per entry of [`PRIMITIVES`], in order.
+    fn steps(&self) -> Vec<Step<'_>> {
+        let sha = |len: usize| -> Step<'_> {
             let data = vec![3u8; len];
-            median(measure(quick, || {
+            Step::Whole(Box::new(move || {
                 black_box(sha2::Sha256::digest(black_box(&data)));
             }))
         };
-        PrimitiveCosts {
-            keygen: median(measure(quick, || {
-                black_box(x25519_dalek::PublicKey::from(black_box(&secret)));
+        vec![
+            Step::Whole(Box::new(|| {
+                black_box(x25519_dalek::PublicKey::from(black_box(&self.secret)));
             })),
-            dh: median(measure(quick, || {
-                black_box(secret.diffie_hellman(black_box(&peer)).was_contributory());
+            Step::Whole(Box::new(|| {
+                black_box(
+                    self.secret
+                        .diffie_hellman(black_box(&self.peer))
+                        .was_contributory(),
+                );
             })),
-            hmac: median(measure(quick, || {
+            Step::Whole(Box::new(|| {
                 let mut mac = <hmac::Hmac<sha2::Sha512> as KeyInit>::new_from_slice(&[1u8; 32])
                     .expect("any key length");
                 mac.update(black_box(&[2u8; 32]));
                 black_box(mac.finalize());
             })),
-            sha256: [sha(32), sha(64), sha(96), sha(128)],
-            sign: median(measure(quick, || {
-                black_box(signing.sign(black_box(&message[..96])));
+            sha(32),
+            sha(64),
+            sha(96),
+            sha(128),
+            Step::Whole(Box::new(|| {
+                black_box(self.signing.sign(black_box(&self.message[..96])));
             })),
-            decode_verify_strict: median(measure(quick, || {
-                let key = ed25519_dalek::VerifyingKey::from_bytes(black_box(&public)).expect("key");
-                black_box(key.verify_strict(&message, &signature)).expect("valid");
+            Step::Whole(Box::new(|| {
+                let key =
+                    ed25519_dalek::VerifyingKey::from_bytes(black_box(&self.public)).expect("key");
+                black_box(key.verify_strict(&self.message, &self.signature)).expect("valid");
             })),
-            key_check: median(measure(quick, || {
-                let point = CompressedEdwardsY(black_box(public))
+            Step::Whole(Box::new(|| {
+                let point = CompressedEdwardsY(black_box(self.public))
                     .decompress()
                     .expect("point");
                 black_box(point.is_small_order() || !point.is_torsion_free());
                 black_box(point.to_montgomery());
             })),
-            ed2curve_sk: median(measure(quick, || {
+            Step::Whole(Box::new(|| {
                 let hash = sha2::Sha512::digest(black_box(&[7u8; 32]));
                 let mut scalar = [0u8; 32];
                 scalar.copy_from_slice(&hash[..32]);
                 black_box(StaticSecret::from(scalar));
             })),
-            small_box: median(measure(quick, || {
+            Step::Whole(Box::new(|| {
                 let mut buf = [0u8; 96];
-                black_box(boxed.seal(&[0u8; 24], black_box(&mut buf)));
+                black_box(self.boxed.seal(&[0u8; 24], black_box(&mut buf)));
             })),
-        }
-    }
-
-    fn rows(&self) -> Vec<(&'static str, f64)> {
-        vec![
-            ("X25519 key generation", self.keygen),
-            ("X25519 DH", self.dh),
-            ("HMAC-SHA-512 of 32 bytes", self.hmac),
-            ("SHA-256 of 128 bytes", self.sha256[3]),
-            ("Ed25519 sign", self.sign),
-            ("Ed25519 decode + verify_strict", self.decode_verify_strict),
-            ("Ed25519 key check (decode, order, torsion)", self.key_check),
-            ("Ed25519→X25519 secret", self.ed2curve_sk),
-            ("secretbox of 96 bytes", self.small_box),
         ]
-    }
-
-    /// One role's primitives: 1 key generation, 3 DH, 2 HMAC, SHA-256 of 32, 32, 64, 64, 96
-    /// and 128 bytes, 1 signature, 1 strict verification (with key decoding), 1 key check,
-    /// 1 Ed25519→X25519 secret conversion, 2 small boxes.
-    fn one_role(&self) -> f64 {
-        let [s32, s64, s96, s128] = self.sha256;
-        self.keygen
-            + 3.0 * self.dh
-            + 2.0 * self.hmac
-            + 2.0 * s32
-            + 2.0 * s64
-            + s96
-            + s128
-            + self.sign
-            + self.decode_verify_strict
-            + self.key_check
-            + self.ed2curve_sk
-            + 2.0 * self.small_box
-    }
-
-    fn both_roles(&self) -> f64 {
-        2.0 * self.one_role()
-    }
-
-    fn server_role(&self) -> f64 {
-        self.one_role()
     }
 }
 
