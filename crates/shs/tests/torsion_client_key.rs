@@ -56,7 +56,7 @@ fn strictly_valid_signature_by_a_mixed_order_key_is_refused() {
                     .chain_update(&signed),
             );
             // [k]T vanishes only when k is a multiple of 8.
-            (k.as_bytes()[0] % 8 == 0).then(|| {
+            k.as_bytes()[0].is_multiple_of(8).then(|| {
                 let mut sig = [0u8; 64];
                 sig[..32].copy_from_slice(&big_r);
                 sig[32..].copy_from_slice((r + k * a).as_bytes());
