@@ -221,7 +221,7 @@ impl PinStore {
         match self.get_in(&mut tx, protocol, peer).await? {
             None => {
                 self.ensure_room(&mut tx, protocol).await?;
-                self.insert(&mut tx, protocol, peer, key, now, note).await?;
+                self.write(&mut tx, protocol, peer, key, now, note).await?;
             }
             Some(existing) if keys_equal(&existing.key, key) => {
                 if note.is_some() {
@@ -235,8 +235,7 @@ impl PinStore {
                 }
             }
             Some(_) if replace => {
-                self.replace(&mut tx, protocol, peer, key, now, note)
-                    .await?;
+                self.write(&mut tx, protocol, peer, key, now, note).await?;
             }
             Some(existing) => {
                 return Err(Error::PinExists {
@@ -325,7 +324,7 @@ impl PinStore {
             return Ok(Inserted::Existing(existing));
         }
         self.ensure_room(&mut tx, protocol).await?;
-        self.insert(&mut tx, protocol, peer, key, now, note).await?;
+        self.write(&mut tx, protocol, peer, key, now, note).await?;
         self.commit(tx).await?;
         Ok(Inserted::New)
     }
@@ -345,8 +344,7 @@ impl PinStore {
         let mut tx = self.begin_write().await?;
         match self.get_in(&mut tx, protocol, peer).await? {
             Some(current) if keys_equal(&current.key, expected) => {
-                self.replace(&mut tx, protocol, peer, key, now, note)
-                    .await?;
+                self.write(&mut tx, protocol, peer, key, now, note).await?;
                 self.commit(tx).await?;
                 Ok(Ok(()))
             }
@@ -434,7 +432,9 @@ impl PinStore {
         Ok(())
     }
 
-    async fn insert(
+    /// Writes the pin for (`protocol`, `peer`), inserting it or replacing the one there.
+    /// Callers decide under the same transaction whether that is allowed.
+    async fn write(
         &self,
         tx: &mut Transaction<'static, Sqlite>,
         protocol: &str,
@@ -444,7 +444,9 @@ impl PinStore {
         note: Option<&str>,
     ) -> Result<()> {
         sqlx::query(
-            "INSERT INTO pins (protocol, peer, key, first_seen, note) VALUES (?1, ?2, ?3, ?4, ?5)",
+            "INSERT INTO pins (protocol, peer, key, first_seen, note) VALUES (?1, ?2, ?3, ?4, ?5) \
+             ON CONFLICT (protocol, peer) DO UPDATE SET \
+             key = excluded.key, first_seen = excluded.first_seen, note = excluded.note",
         )
         .bind(protocol)
         .bind(peer)
@@ -453,30 +455,7 @@ impl PinStore {
         .bind(note)
         .execute(&mut **tx)
         .await
-        .map_err(self.err("insert pin"))?;
-        Ok(())
-    }
-
-    async fn replace(
-        &self,
-        tx: &mut Transaction<'static, Sqlite>,
-        protocol: &str,
-        peer: &str,
-        key: &[u8],
-        now: i64,
-        note: Option<&str>,
-    ) -> Result<()> {
-        sqlx::query(
-            "UPDATE pins SET key = ?3, first_seen = ?4, note = ?5 WHERE protocol = ?1 AND peer = ?2",
-        )
-        .bind(protocol)
-        .bind(peer)
-        .bind(key)
-        .bind(now)
-        .bind(note)
-        .execute(&mut **tx)
-        .await
-        .map_err(self.err("replace pin"))?;
+        .map_err(self.err("write pin"))?;
         Ok(())
     }
 
