@@ -1,4 +1,4 @@
-//! Fuzz entry points for `keyline-shs`.
+//! Fuzz entry points for `keyline-shs` and the key-material parsers of `keyline-core`.
 //!
 //! Each public function takes arbitrary bytes, drives one sans-IO state machine of the crate
 //! with them and asserts its invariants (a failed assertion is a bug, like a panic in the
@@ -13,10 +13,12 @@
 #![deny(missing_docs)]
 
 mod boxstream;
+mod core_parsers;
 pub mod fixtures;
 mod handshake;
 
 pub use boxstream::boxstream_decoder;
+pub use core_parsers::core_parsers;
 pub use handshake::{shs_client_messages, shs_server_messages};
 
 /// A fuzz entry point: takes any bytes, panics only on a bug.
@@ -27,6 +29,7 @@ pub const TARGETS: &[(&str, EntryPoint)] = &[
     ("shs_server_messages", shs_server_messages),
     ("shs_client_messages", shs_client_messages),
     ("boxstream_decoder", boxstream_decoder),
+    ("core_parsers", core_parsers),
 ];
 
 /// Reads fuzz input front to back; past the end it yields zeros, so short inputs are padded.

@@ -5,7 +5,9 @@ use std::fs;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::path::PathBuf;
 
-use keyline_shs_fuzz::{TARGETS, boxstream_decoder, shs_client_messages, shs_server_messages};
+use keyline_shs_fuzz::{
+    TARGETS, boxstream_decoder, core_parsers, shs_client_messages, shs_server_messages,
+};
 use proptest::prelude::*;
 
 fn seed_dir(target: &str) -> PathBuf {
@@ -52,6 +54,13 @@ fn honest_zero_mask(mode: u8, ephemeral: [u8; 32], mask_len: usize) -> Vec<u8> {
 
 proptest! {
     #![proptest_config(ProptestConfig { cases: 300, failure_persistence: None, ..ProptestConfig::default() })]
+
+    #[test]
+    fn core_parsers_random_text(selector in 0u8..5, text in ".{0,300}") {
+        let mut input = vec![selector];
+        input.extend_from_slice(text.as_bytes());
+        core_parsers(&input);
+    }
 
     #[test]
     fn server_random_bytes(data in prop::collection::vec(any::<u8>(), 0..200)) {
