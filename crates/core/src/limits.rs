@@ -74,3 +74,9 @@ pub const MAX_REPLAY_WINDOW: usize = 65_536;
 
 /// Default [`crate::ReplayWindow`] size, in counters: 1024, WireGuard's window.
 pub const DEFAULT_REPLAY_WINDOW: usize = 1024;
+
+/// Most sources a [`crate::HandshakeLimiter`] tracks: 65 536 (a few MiB at most).
+///
+/// When the table is full, sources whose bucket has refilled are forgotten; if every tracked
+/// source is still active, new sources are refused until some go idle.
+pub const MAX_LIMITER_SOURCES: usize = 65_536;

@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD as BASE64;
-use keyline_core::{Home, PinStore};
+use keyline_core::{HandshakeLimiter, Home, LimiterConfig, PinStore};
 use keyline_shs::{
     ClientConfig, Error as ShsError, Keypair, NetworkKey, PublicKey, ServerConfig, Step,
 };
@@ -18,7 +18,10 @@ use tokio::sync::Semaphore;
 use crate::cli::{NetworkArgs, ShsCommand};
 use crate::error::{CliError, Result};
 use crate::identity_cmd::load_or_create;
-use crate::limits::{ACCEPT_BACKOFF, SHS_MAX_CONNECTIONS, SHS_MAX_HANDSHAKES_IN_FLIGHT};
+use crate::limits::{
+    ACCEPT_BACKOFF, SHS_HANDSHAKE_RATE, SHS_HANDSHAKE_RATE_PER_IP, SHS_LIMITER_SOURCES,
+    SHS_MAX_CONNECTIONS, SHS_MAX_HANDSHAKES_IN_FLIGHT,
+};
 use crate::output::announce;
 
 /// The protocol name of SHS pins.
@@ -172,6 +175,16 @@ impl ShsService {
         let handshakes = Arc::new(Semaphore::new(SHS_MAX_HANDSHAKES_IN_FLIGHT));
         let connections = Arc::new(Semaphore::new(SHS_MAX_CONNECTIONS));
         let config = Arc::new(self.config);
+        let mut limiter = HandshakeLimiter::new(
+            LimiterConfig {
+                global_rate: SHS_HANDSHAKE_RATE.0,
+                global_burst: SHS_HANDSHAKE_RATE.1,
+                per_source_rate: SHS_HANDSHAKE_RATE_PER_IP.0,
+                per_source_burst: SHS_HANDSHAKE_RATE_PER_IP.1,
+                max_sources: SHS_LIMITER_SOURCES,
+            },
+            std::time::Instant::now(),
+        );
         loop {
             let (socket, from) = match self.listener.accept().await {
                 Ok(accepted) => accepted,
@@ -182,6 +195,12 @@ impl ShsService {
                     continue;
                 }
             };
+            // Cheap checks before any crypto: the rate per source and overall, then the
+            // number of handshakes and connections in progress.
+            if let Err(why) = limiter.allow(from.ip(), std::time::Instant::now()) {
+                tracing::debug!(%from, ?why, "handshake rate limit; closing");
+                continue;
+            }
             let (Ok(connection), Ok(handshake)) = (
                 connections.clone().try_acquire_owned(),
                 handshakes.clone().try_acquire_owned(),
