@@ -49,6 +49,9 @@ pub(crate) enum Command {
     /// SSB secret-handshake: serve or connect over an authenticated, encrypted TCP stream.
     #[command(subcommand)]
     Shs(ShsCommand),
+    /// KPS key-pinned streams: serve or dial `ip:port:certhash` over QUIC.
+    #[command(subcommand)]
+    Kps(KpsCommand),
     /// Run every service on loopback defaults (configure in <home>/keyline.toml).
     Serve(ServeArgs),
     /// Measure keyline against the limit it is bounded by, in the same run.
@@ -154,6 +157,92 @@ pub(crate) enum ShsCommand {
     },
 }
 
+#[derive(Debug, Subcommand)]
+pub(crate) enum KpsCommand {
+    /// Listen for KPS connections and echo every stream and datagram.
+    ///
+    /// The first stdout line is `listening; dial with kps.dial("IP:PORT:CERTHASH")` (with
+    /// --json one JSON object {"listen", "address", "certhash"}), flushed at once; logs go to
+    /// stderr. The identity is a self-signed certificate in --key, created if absent; the
+    /// certhash in the address is the only thing a client needs to trust.
+    Serve {
+        /// Address to listen on; `:PORT` means every interface (dual-stack).
+        #[arg(long, default_value = ":0")]
+        listen: String,
+        /// Key file (PKCS#8 key + certificate, PEM, mode 0600); default <home>/kps.key.
+        #[arg(long, value_name = "FILE")]
+        key: Option<PathBuf>,
+        /// IP address to advertise in the dial address (default: the bound one, or
+        /// 127.0.0.1 for a wildcard).
+        #[arg(long, value_name = "IP")]
+        ip: Option<std::net::IpAddr>,
+    },
+    /// Dial a KPS address, send a message, and check the echo.
+    ///
+    /// Prints the echo (no trailing newline), or `echoed <n> bytes OK` with --repeat > 1. A
+    /// wrong certhash fails before any application byte is sent.
+    Dial {
+        /// IP:PORT:CERTHASH (IPv6 in brackets).
+        #[arg(long)]
+        addr: String,
+        /// Transport.
+        #[arg(long, value_enum, default_value = "quic")]
+        transport: KpsTransport,
+        /// Message to send.
+        #[arg(long, default_value = "hello-kps")]
+        message: String,
+        /// Send the message this many times in one stream.
+        #[arg(long, default_value_t = 1)]
+        repeat: usize,
+        /// Give up after this long (Go duration: 15s, 500ms, 1m).
+        #[arg(long, default_value = "15s", value_parser = parse_go_duration)]
+        timeout: std::time::Duration,
+        /// Close the connection with this registry code (0: a clean close).
+        #[arg(long, default_value_t = 0)]
+        closecode: u64,
+        /// Echo one datagram instead of a stream.
+        #[arg(long)]
+        datagram: bool,
+    },
+    /// Print the certhash of a key file.
+    Certhash {
+        /// The key file.
+        file: PathBuf,
+    },
+}
+
+/// KPS transports.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub(crate) enum KpsTransport {
+    /// QUIC (native clients).
+    Quic,
+    /// WebRTC data channels (browsers); not in this build yet.
+    Webrtc,
+}
+
+/// Parses a Go-style duration: a number with `ms`, `s`, `m` or `h`.
+pub(crate) fn parse_go_duration(text: &str) -> Result<std::time::Duration, String> {
+    let split = text
+        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+        .unwrap_or(text.len());
+    let (number, unit) = text.split_at(split);
+    let value: f64 = number
+        .parse()
+        .map_err(|_| format!("{text:?}: expected e.g. 15s or 500ms"))?;
+    let seconds = match unit {
+        "ms" => value / 1000.0,
+        "s" | "" => value,
+        "m" => value * 60.0,
+        "h" => value * 3600.0,
+        _ => {
+            return Err(format!(
+                "{text:?}: unknown unit {unit:?} (use ms, s, m or h)"
+            ));
+        }
+    };
+    std::time::Duration::try_from_secs_f64(seconds).map_err(|e| format!("{text:?}: {e}"))
+}
+
 #[derive(Debug, Args)]
 pub(crate) struct ServeArgs {
     /// Do not start the SHS listener.
@@ -162,6 +251,12 @@ pub(crate) struct ServeArgs {
     /// SHS listen address (overrides keyline.toml).
     #[arg(long, value_name = "ADDR")]
     pub(crate) shs_listen: Option<SocketAddr>,
+    /// Do not start the KPS listener.
+    #[arg(long)]
+    pub(crate) no_kps: bool,
+    /// KPS listen address (overrides keyline.toml).
+    #[arg(long, value_name = "ADDR")]
+    pub(crate) kps_listen: Option<SocketAddr>,
 }
 
 #[derive(Debug, Args)]

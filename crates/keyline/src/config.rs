@@ -8,6 +8,11 @@
 //! network_key = "d4a1cb88a66f02f8db635ce26441cc5dac1b08420ceaac230839b755845a9ffb"
 //! allow = "any"        # any | pinned; default: any on loopback, pinned elsewhere
 //! echo = true
+//!
+//! [kps]
+//! enabled = true
+//! listen = "127.0.0.1:4433"
+//! key = "/path/to/kps.key"   # default: <home>/kps.key
 //! ```
 
 use std::net::SocketAddr;
@@ -23,6 +28,33 @@ use crate::error::{CliError, Result};
 pub(crate) struct Config {
     #[serde(default)]
     pub(crate) shs: ShsSection,
+    #[serde(default)]
+    pub(crate) kps: KpsSection,
+}
+
+/// `[kps]`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct KpsSection {
+    #[serde(default = "yes")]
+    pub(crate) enabled: bool,
+    #[serde(default = "default_kps_listen")]
+    pub(crate) listen: SocketAddr,
+    pub(crate) key: Option<std::path::PathBuf>,
+}
+
+impl Default for KpsSection {
+    fn default() -> Self {
+        KpsSection {
+            enabled: true,
+            listen: default_kps_listen(),
+            key: None,
+        }
+    }
+}
+
+fn default_kps_listen() -> SocketAddr {
+    SocketAddr::from(([127, 0, 0, 1], 4433))
 }
 
 /// `[shs]`.

@@ -12,6 +12,12 @@ pub(crate) enum CliError {
     /// The secret-handshake or box-stream.
     #[error(transparent)]
     Shs(#[from] keyline_shs::Error),
+    /// KPS (QUIC key-pinned streams).
+    #[error(transparent)]
+    Kps(#[from] keyline_kps::Error),
+    /// A command ran but did not succeed (an echo mismatch, no answer in time).
+    #[error("{0}")]
+    Failed(String),
     /// A bad argument the parser could not catch.
     #[error("{0}")]
     Usage(String),

@@ -17,6 +17,7 @@ mod cli;
 mod config;
 mod error;
 mod identity_cmd;
+mod kps_cmd;
 mod limits;
 mod output;
 mod pin_cmd;
@@ -31,7 +32,7 @@ use cli::{Cli, Command};
 use error::Result;
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let cli = Cli::parse_from(kps_cmd::rewrite_single_dash(std::env::args().collect()));
     init_logging(cli.verbose);
     // Benchmarks time the calling thread; they run outside the async runtime.
     if let Command::Bench(args) = cli.command {
@@ -85,6 +86,7 @@ async fn run(cli: Cli) -> Result<()> {
         Command::Import(what) => identity_cmd::import(&home, what, json),
         Command::Pin(what) => pin_cmd::run(&home, what, json).await,
         Command::Shs(what) => shs_cmd::run(&home, what).await,
+        Command::Kps(what) => kps_cmd::run(&home, what, json).await,
         Command::Serve(args) => serve_cmd::run(&home, args).await,
         Command::Bench(_) => Err(error::CliError::Usage(
             "benchmarks run outside the runtime".into(),

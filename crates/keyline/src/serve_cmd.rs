@@ -48,6 +48,16 @@ pub(crate) async fn run(home: &Home, args: ServeArgs) -> Result<()> {
         services.insert("shs".into(), shs);
         tasks.spawn(service.run());
     }
+    if config.kps.enabled && !args.no_kps {
+        let listen = args.kps_listen.unwrap_or(config.kps.listen);
+        let listener = crate::kps_cmd::bind(home, &listen.to_string(), config.kps.key.clone())?;
+        let address = listener.address(None);
+        services.insert(
+            "kps".into(),
+            crate::kps_cmd::announcement(&listener, &address),
+        );
+        tasks.spawn(async move { Ok(keyline_kps::echo::serve(&listener).await?) });
+    }
     if services.is_empty() {
         return Err(crate::error::CliError::Usage(
             "every service is turned off".into(),
@@ -69,9 +79,25 @@ pub(crate) async fn run(home: &Home, args: ServeArgs) -> Result<()> {
             Ok(result) => result,
             Err(err) => Err(crate::error::CliError::Usage(format!("a service stopped: {err}"))),
         },
-        _ = tokio::signal::ctrl_c() => {
-            tracing::info!("interrupted; stopping");
+        () = shutdown_signal() => {
+            tracing::info!("stopping");
             Ok(())
         }
+    }
+}
+
+/// Resolves on SIGINT (Ctrl-C) or SIGTERM.
+pub(crate) async fn shutdown_signal() {
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        () = terminate => {}
     }
 }

@@ -290,8 +290,32 @@ fn connect_without_a_key_explains_what_to_do() {
 #[test]
 fn serve_announces_every_service() {
     let (_dir, home) = new_home();
-    let server = Server::start(&home, &["serve", "--shs-listen", "127.0.0.1:0"]);
+    let server = Server::start(
+        &home,
+        &[
+            "serve",
+            "--shs-listen",
+            "127.0.0.1:0",
+            "--kps-listen",
+            "127.0.0.1:0",
+        ],
+    );
     let shs = &server.announce["services"]["shs"];
+    let kps = &server.announce["services"]["kps"];
+    assert_eq!(server.announce["listen"]["kps"], kps["listen"]);
+    let out = run(
+        &home,
+        &[
+            "kps",
+            "dial",
+            "--addr",
+            kps["address"].as_str().unwrap(),
+            "--message",
+            "via serve",
+        ],
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(out.stdout, b"via serve");
     assert_eq!(server.announce["listen"]["shs"], shs["listen"]);
     assert_eq!(shs["allow"], "any", "loopback default");
     let (_dir2, client_home) = new_home();
@@ -363,4 +387,117 @@ fn js_reference_client_talks_to_keyline_shs_serve() {
 
 fn hex_bytes(text: &str) -> Vec<u8> {
     hex::decode(text).expect("hex")
+}
+
+/// Starts `keyline kps serve` the way the upstream harness does (single-dash flags) and
+/// returns it with the dial address parsed from its first stdout line.
+fn kps_server(home: &Path) -> (Server, String) {
+    std::fs::create_dir_all(home).expect("home");
+    let key = home.join("kps.key");
+    let mut child = keyline(home)
+        .args([
+            "kps",
+            "serve",
+            "-listen",
+            "127.0.0.1:0",
+            "-ip",
+            "127.0.0.1",
+            "-key",
+        ])
+        .arg(&key)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .expect("spawn kps serve");
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut line)
+        .expect("first line");
+    let address = line
+        .strip_prefix("listening; dial with kps.dial(\"")
+        .and_then(|rest| rest.trim_end().strip_suffix("\")"))
+        .unwrap_or_else(|| panic!("unexpected first line {line:?}"))
+        .to_string();
+    (
+        Server {
+            child,
+            announce: Value::Null,
+        },
+        address,
+    )
+}
+
+#[test]
+fn kps_serve_and_dial_streams_datagrams_and_refuse_a_wrong_certhash() {
+    let (_dir, home) = new_home();
+    let (_server, address) = kps_server(&home);
+    let certhash = run(
+        &home,
+        &["kps", "certhash", home.join("kps.key").to_str().unwrap()],
+    );
+    assert!(certhash.status.success());
+    assert!(address.ends_with(String::from_utf8_lossy(&certhash.stdout).trim()));
+
+    let out = run(&home, &["kps", "dial", "-addr", &address]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(out.stdout, b"hello-kps", "the default message, no newline");
+    let message = "x".repeat(24);
+    let out = run(
+        &home,
+        &[
+            "kps",
+            "dial",
+            "--addr",
+            &address,
+            "--message",
+            &message,
+            "--repeat",
+            "65536",
+        ],
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout).trim(),
+        "echoed 1572864 bytes OK"
+    );
+    let out = run(
+        &home,
+        &[
+            "kps",
+            "dial",
+            "--addr",
+            &address,
+            "--datagram",
+            "--message",
+            "dgram",
+        ],
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(out.stdout, b"dgram");
+
+    // Another server's certhash: refused before any application byte, exit 1, one line.
+    let (_dir2, other_home) = new_home();
+    let (_other, other_address) = kps_server(&other_home);
+    let other_hash = other_address.rsplit(':').next().unwrap();
+    let (host_port, _) = address.rsplit_once(':').unwrap();
+    let wrong = format!("{host_port}:{other_hash}");
+    let out = run(&home, &["kps", "dial", "--addr", &wrong, "--timeout", "5s"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(stderr(&out).contains("certhash"), "{}", stderr(&out));
+    assert!(out.stdout.is_empty());
+
+    let out = run(&home, &["kps", "dial", "--addr", "not-an-address"]);
+    assert_eq!(out.status.code(), Some(2));
+    let out = run(
+        &home,
+        &[
+            "kps",
+            "dial",
+            "--addr",
+            &address,
+            "--transport",
+            "carrier-pigeon",
+        ],
+    );
+    assert_eq!(out.status.code(), Some(2));
 }

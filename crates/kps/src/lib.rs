@@ -1,0 +1,82 @@
+//! # keyline-kps: KPS key-pinned streams
+//!
+//! KPS (upstream `privacy-ethereum/kps`, SPEC draft v0.2.1) gives a client that knows
+//! `ip:port:certhash` an authenticated, encrypted, multiplexed connection to a server whose
+//! identity is the SHA-256 of its self-signed certificate: no CA, no domain name. A
+//! connection carries unnamed reliable bidirectional streams and unreliable datagrams.
+//! This crate implements the QUIC transport; WebRTC comes later and plugs into the same UDP
+//! port through [`demux`].
+//!
+//! * [`Address`], [`Certhash`] — the sans-IO codecs ([`parse_address`], [`parse_certhash`]).
+//! * [`Identity`] — the ECDSA P-256 certificate and the upstream key file format.
+//! * [`Listener`], [`dial`], [`Connection`], [`Stream`] — the tokio API.
+//! * [`demux`] — the one-port classifier (sans-IO) and the socket shim under quinn.
+//! * [`echo`] — the echo server behind `keyline kps serve`.
+//!
+//! ```no_run
+//! # async fn demo() -> Result<(), keyline_kps::Error> {
+//! use keyline_kps::{Identity, Listener, dial, Code};
+//! use tokio::io::{AsyncReadExt, AsyncWriteExt};
+//!
+//! let listener = Listener::bind("127.0.0.1:0", Identity::generate()?)?;
+//! let address = listener.address(None); // print this; clients dial it
+//! tokio::spawn(async move { keyline_kps::echo::serve(&listener).await });
+//!
+//! let conn = dial(&address).await?;
+//! let mut stream = conn.open_stream().await?;
+//! stream.write_all(b"hello").await.map_err(keyline_kps::Error::from_io)?;
+//! stream.close_write()?;
+//! let mut back = Vec::new();
+//! stream.read_to_end(&mut back).await.map_err(keyline_kps::Error::from_io)?;
+//! conn.close(Code::None);
+//! # Ok(()) }
+//! ```
+//!
+//! ## Threat model
+//! The network is hostile. The address pins the server's certificate by hash: the client
+//! accepts a server only if the SHA-256 of its certificate DER is in the pin set
+//! (constant-time compare), and the TLS 1.3 CertificateVerify signature proves the server
+//! holds the key. No CA path, no host names, no dates; no flag or option skips the pin. The
+//! server does not authenticate clients. On the wire: ALPN `h3`, no SNI (IP-literal server
+//! name), a certificate with an empty subject and a random serial, so the QUIC Initial carries
+//! nothing that says KPS. The QUIC path is not probe-resistant: anyone can complete a
+//! handshake and learn the certificate (and so the certhash).
+//!
+//! ## Defaults and limits
+//! See [`limits`]: 30 s idle timeout, 10 s accept-side handshake timeout, 15 s dial timeout,
+//! 1024 connections and 128 concurrent handshakes per listener, 100 concurrent streams per
+//! connection, 1 MiB stream and 8 MiB connection windows, 256 queued datagrams (drop-oldest).
+//!
+//! ## Non-features
+//! * No unpinned or "insecure" dial, no CA validation, no SNI.
+//! * No client authentication (the application's business).
+//! * No 0-RTT; no unidirectional streams (KPS has none).
+//! * WebRTC is not implemented yet; its datagrams are queued in the demux inbox.
+//! * Legacy key-only key files are refused, not migrated.
+//!
+//! ## Security status
+//! Not audited. Tested: the spec's address and certhash vectors and rejects, property tests,
+//! certificate contents (DER scan), key file round trips, the QUIC scenarios of SPEC §10 and
+//! the upstream Go/Rust/JS QUIC cases over loopback (v4 and v6), pin mismatch before any
+//! application byte, every limit at and past its edge where it can be driven.
+#![forbid(unsafe_code)]
+#![deny(missing_docs, unreachable_pub)]
+#![cfg_attr(not(test), deny(clippy::unwrap_used))]
+
+pub mod address;
+pub mod certhash;
+pub mod demux;
+pub mod echo;
+pub mod error;
+pub mod identity;
+pub mod limits;
+mod quic;
+
+pub use address::{Address, parse_address};
+pub use certhash::{Certhash, parse_certhash};
+pub use error::{AddressError, CerthashError, Code, Error, KeyFileError, Result};
+pub use identity::Identity;
+pub use quic::config::{ALPN, Config};
+pub use quic::connection::{Connection, RecvHalf, SendHalf, Stream};
+pub use quic::dial::{dial, dial_pinned, dial_with};
+pub use quic::listener::{Listener, parse_listen};
