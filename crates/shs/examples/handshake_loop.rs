@@ -7,7 +7,10 @@ use keyline_shs::proto::{ClientHandshake, ServerHandshake};
 use keyline_shs::{EphemeralKey, Keypair, NetworkKey};
 
 fn main() {
-    let n: u32 = std::env::args().nth(1).and_then(|a| a.parse().ok()).unwrap_or(100);
+    let n: u32 = std::env::args()
+        .nth(1)
+        .and_then(|a| a.parse().ok())
+        .unwrap_or(100);
     let client = Keypair::from_seed(&[1; 32]);
     let server = Keypair::from_seed(&[2; 32]);
     let server_pk = *server.public().as_bytes();
@@ -15,8 +18,13 @@ fn main() {
     for i in 0..n {
         let mut eph = [3u8; 32];
         eph[..4].copy_from_slice(&i.to_le_bytes());
-        let c = ClientHandshake::new(net, client.clone(), &server_pk, EphemeralKey::from_secret(eph))
-            .expect("valid key");
+        let c = ClientHandshake::new(
+            net,
+            client.clone(),
+            &server_pk,
+            EphemeralKey::from_secret(eph),
+        )
+        .expect("valid key");
         eph[4] = 0xff;
         let s = ServerHandshake::new(net, server.clone(), EphemeralKey::from_secret(eph));
         let (msg1, c) = c.hello();
