@@ -1,4 +1,5 @@
-//! Fuzz entry points for `keyline-shs` and the key-material parsers of `keyline-core`.
+//! Fuzz entry points for `keyline-shs`, the key-material parsers of `keyline-core` and the
+//! address/certhash parsers of `keyline-kps`.
 //!
 //! Each public function takes arbitrary bytes, drives one sans-IO state machine of the crate
 //! with them and asserts its invariants (a failed assertion is a bug, like a panic in the
@@ -16,10 +17,12 @@ mod boxstream;
 mod core_parsers;
 pub mod fixtures;
 mod handshake;
+mod kps_parsers;
 
 pub use boxstream::boxstream_decoder;
 pub use core_parsers::core_parsers;
 pub use handshake::{shs_client_messages, shs_server_messages};
+pub use kps_parsers::kps_parsers;
 
 /// A fuzz entry point: takes any bytes, panics only on a bug.
 pub type EntryPoint = fn(&[u8]);
@@ -30,6 +33,7 @@ pub const TARGETS: &[(&str, EntryPoint)] = &[
     ("shs_client_messages", shs_client_messages),
     ("boxstream_decoder", boxstream_decoder),
     ("core_parsers", core_parsers),
+    ("kps_parsers", kps_parsers),
 ];
 
 /// Reads fuzz input front to back; past the end it yields zeros, so short inputs are padded.

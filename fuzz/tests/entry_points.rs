@@ -6,7 +6,7 @@ use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::path::PathBuf;
 
 use keyline_shs_fuzz::{
-    TARGETS, boxstream_decoder, core_parsers, shs_client_messages, shs_server_messages,
+    TARGETS, boxstream_decoder, core_parsers, kps_parsers, shs_client_messages, shs_server_messages,
 };
 use proptest::prelude::*;
 
@@ -54,6 +54,11 @@ fn honest_zero_mask(mode: u8, ephemeral: [u8; 32], mask_len: usize) -> Vec<u8> {
 
 proptest! {
     #![proptest_config(ProptestConfig { cases: 300, failure_persistence: None, ..ProptestConfig::default() })]
+
+    #[test]
+    fn kps_parsers_random_text(text in "[0-9a-zA-Z:\\[\\]._-]{0,120}") {
+        kps_parsers(text.as_bytes());
+    }
 
     #[test]
     fn core_parsers_random_text(selector in 0u8..5, text in ".{0,300}") {
