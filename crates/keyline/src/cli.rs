@@ -273,4 +273,6 @@ pub(crate) struct BenchArgs {
 pub(crate) enum BenchArea {
     /// Secret-handshake and box-stream.
     Shs,
+    /// KPS over QUIC: bulk, handshakes, datagrams.
+    Kps,
 }

@@ -64,6 +64,8 @@
 #![cfg_attr(not(test), deny(clippy::unwrap_used))]
 
 pub mod address;
+#[doc(hidden)]
+pub mod bench_support;
 pub mod certhash;
 pub mod demux;
 pub mod echo;

@@ -1,6 +1,7 @@
 //! `keyline bench <area>`: our figure next to the limit it is bounded by, measured in the same
 //! run, as a ratio (1.0 = as fast as the limit). Thread CPU time, median of rounds.
 
+mod kps;
 mod measure;
 mod shs;
 
@@ -52,15 +53,24 @@ fn round(x: f64) -> f64 {
 }
 
 pub(crate) fn run(args: BenchArgs, json: bool) -> Result<()> {
+    let timing = match args.area {
+        BenchArea::Shs => format!(
+            "thread CPU time, {} interleaved rounds, medians",
+            measure::rounds(args.quick)
+        ),
+        BenchArea::Kps => {
+            "wall clock on a 2-worker runtime, interleaved rounds, medians".to_string()
+        }
+    };
     let header = format!(
-        "keyline bench — build: {}, secretbox: {}, timing: thread CPU time, {} interleaved rounds, medians",
+        "keyline bench {} — build: {}, secretbox: {}, timing: {timing}",
+        format!("{:?}", args.area).to_lowercase(),
         if cfg!(debug_assertions) {
             "DEBUG (numbers meaningless; use --release)"
         } else {
             "release"
         },
         keyline_shs::bench_support::BACKEND,
-        measure::rounds(args.quick),
     );
     if !json {
         println!("{header}\n");
@@ -89,5 +99,6 @@ pub(crate) fn run(args: BenchArgs, json: bool) -> Result<()> {
     };
     match args.area {
         BenchArea::Shs => shs::run(args.quick, &print),
+        BenchArea::Kps => kps::run(args.quick, &print),
     }
 }
