@@ -1,0 +1,149 @@
+//! # keyline-http: signed stateless HTTP (keyline-http-v1), sans-IO core
+//!
+//! keyline-http-v1 is an RFC 9421 (HTTP Message Signatures) profile with RFC 9530
+//! `Content-Digest`, Ed25519 and BIP340 keys, freshness, nonces and a replay cache, and signed
+//! responses bound to their request; NIP-98 is accepted as a second scheme
+//! (`shared/specs/http.md`, Part B). A peer *is* its key: the `keyid` carries the public key.
+//!
+//! This crate is the **sans-IO core**: it takes a framework-free [`Request`]/[`Response`]
+//! (method, target URI, ordered header lines, exact body bytes) and `now` (Unix seconds), and
+//! returns headers to add or a typed outcome. No sockets, no clock reads, no spawned tasks.
+//! Randomness (nonces, BIP340 `aux_rand`) is an argument too; the `random` helpers draw it from
+//! the operating system for callers that do not care.
+//!
+//! ```
+//! use keyline_http::{
+//!     MemoryReplayCache, PublicOrigin, Request, SignOptions, SigningKey, VerifyConfig,
+//!     sign_request, verify_request,
+//! };
+//!
+//! # fn main() -> keyline_http::Result<()> {
+//! let client = SigningKey::ed25519_from_seed(&[7; 32]);
+//! let now = 1_767_225_600;
+//!
+//! // Client: sign.
+//! let mut request = Request::new("POST", "https://api.example.com/v1/echo?x=1")
+//!     .with_header("Content-Type", "application/json")
+//!     .with_body(br#"{"hello":"world"}"#.to_vec());
+//! let sent = sign_request(&mut request, &client, &SignOptions::random(now)?)?;
+//!
+//! // Server: verify (the target URI is the public origin + the raw request-target).
+//! let config = VerifyConfig::new(PublicOrigin::new("https://api.example.com")?);
+//! let mut cache = MemoryReplayCache::new();
+//! let verified = verify_request(&request, &config, now + 1, &mut cache)?;
+//! assert_eq!(verified.nonce, sent.nonce);
+//! // The same request again is a replay: 401.
+//! let replay = verify_request(&request, &config, now + 2, &mut cache).unwrap_err();
+//! assert_eq!(replay.status(), 401);
+//! # Ok(()) }
+//! ```
+//!
+//! ## What is implemented
+//!
+//! - [`base`], [`component`]: RFC 9421 `Signature-Input`/`Signature` parsing (with the `sfv`
+//!   crate; no hand-written structured-field parser) and the signature base for `@method`,
+//!   `@target-uri`, `@authority`, `@scheme`, `@request-target`, `@path`, `@query`,
+//!   `@query-param`, `@status`, HTTP fields (with `key` and `bs`), and `;req` on responses.
+//!   All eight RFC 9421 Appendix B signatures verify (RSA-PSS and ECDSA P-256 through dev-only
+//!   crates, since the profile uses neither).
+//! - [`digest`]: RFC 9530 `Content-Digest` (`sha-256`, optionally `sha-512`), compared in
+//!   constant time.
+//! - [`request`], [`response`], [`profile`]: the keyline-http-v1 profile — [`sign_request`],
+//!   [`verify_request`] in the order of B.5 with typed outcomes ([`Error::status`]: 400 for
+//!   malformed input, one uniform 401 for every authentication failure, 413, 429),
+//!   [`sign_response`], [`verify_response`] and the signed 401 challenge
+//!   ([`unauthorized_response`]) with stateless server nonces ([`ServerNonceKey`]).
+//! - [`keys`]: `ed25519` (strict verification) and `bip340-secp256k1` (BIP340 over SHA-256 of
+//!   the base) with their canonical `keyid`s.
+//! - [`replay`]: the replay cache trait and a bounded in-memory cache.
+//! - [`nip98`]: NIP-98 verification (padding-agnostic base64, NIP-01 id, BIP340, `u`,
+//!   `method`, `payload`, window, replay; every method including `DELETE`).
+//! - [`seal`]: the cryptographic core of HPKE sealed bodies (B.11) for the default suite
+//!   (X25519 / HKDF-SHA256 / ChaCha20-Poly1305): sealing and opening requests with `keyid` and
+//!   `nonce` bound into `info`, and the OHTTP-style sealed response. Checked against RFC 9180
+//!   Appendix A (A.1 and A.2, all modes).
+//!
+//! ## Not implemented yet
+//!
+//! - The axum/tower layer (per-route modes, `OriginalUri`, body limit while reading, logging)
+//!   and the reqwest client (clock offset from `Date`, one retry on 401, no redirects).
+//! - Sealed bodies in the request/response flow (B.11): [`seal`] is not yet called by
+//!   [`verify_request`]/[`sign_request`]; `Keyline-Seal` is not parsed, and a request covering
+//!   `keyline-seal` is refused as [`Error::Unsupported`] (400). AES-128-GCM sealing, key
+//!   rotation and `/.well-known/keyline-http` are not implemented.
+//! - The crypto-sessions v1.1.10 verify-only compatibility mode (Part A, feature
+//!   `compat-crypto-sessions`).
+//! - The `keyline http` CLI, fuzz targets, a shared (sqlx) replay store.
+//!
+//! ## Threat model
+//!
+//! The network between client and server is hostile, TLS-terminating intermediaries
+//! included. A verified request proves that the holder of the `keyid` key signed this method,
+//! this full target URI, this content type and these exact body bytes, within the freshness
+//! window, once. The server's `@target-uri` comes from its configured [`PublicOrigin`] and the
+//! raw request-target, never from `Host` or `X-Forwarded-*`. A signed response proves the
+//! server key answered *this* request (its nonce, method and target URI) with this status,
+//! date, content type and body. Authorization (which keys may do what) is the application's;
+//! any key is an identity. Headers other than the covered ones, and the query and path
+//! interpretation by the application, are not protected beyond the exact URI string.
+//!
+//! ## Defaults and limits
+//!
+//! See [`limits`]: max age 60 s, max future skew 30 s, `expires − created` ≤ 300 s (signers
+//! use 60 s), server nonces valid 60 s, nonces of 16–32 bytes, signature fields ≤ 8 KiB, 8
+//! labels, 32 covered components, NIP-98 value ≤ 8 KiB, body 1 MiB, replay cache 131 072
+//! entries and 4 096 per key (429 beyond, live entries never evicted).
+//!
+//! ## Non-features
+//!
+//! - Other RFC 9421 algorithms (RSA, ECDSA P-256/P-384, HMAC) in the profile: keys are Ed25519
+//!   or BIP340 only; the others are exercised in tests to check the base construction.
+//! - Keys fetched from the `keyid` (as Mastodon dereferences URLs): the `keyid` *is* the key.
+//! - Long windows without nonces, unsigned-payload modes, signing without a body digest.
+//! - Decompressing signed bodies: the digest covers the bytes as transferred.
+//! - `sf` re-serialization and trailers (`tr`) as component parameters.
+//!
+//! ## Security status
+//!
+//! Not audited. Tested against the RFC 9421 Appendix B and RFC 9530 vectors, keyline's own
+//! byte-exact profile examples, the NIP-98 examples (including the NIP's broken printed
+//! event), the full BIP340 CSV through the same `k256` calls the profile uses, RFC 9180
+//! Appendix A (A.1, A.2) for the HPKE layer, the limits at and
+//! past each edge, and property tests (sign → verify over random requests; any single change
+//! to a covered component fails).
+#![forbid(unsafe_code)]
+#![deny(missing_docs, unreachable_pub)]
+#![cfg_attr(not(test), deny(clippy::unwrap_used))]
+
+pub mod base;
+pub mod component;
+pub mod date;
+pub mod digest;
+pub mod error;
+pub mod keys;
+pub mod limits;
+pub mod message;
+pub mod nip98;
+pub mod nonce;
+pub mod profile;
+pub mod replay;
+pub mod request;
+pub mod response;
+pub mod seal;
+mod sf;
+pub mod uri;
+
+pub use error::{AuthFailure, Error, InvalidInput, Malformed, Result};
+pub use keys::{Algorithm, PublicKey, SigningKey};
+pub use message::{Headers, Request, Response};
+pub use nonce::ServerNonceKey;
+pub use replay::{MemoryReplayCache, ReplayCache, ReplayKey, ReplayLimits};
+pub use request::{
+    PeerKey, RequestBinding, Scheme, SentRequest, SignOptions, Verified, VerifiedPeer,
+    VerifyConfig, sign_request, verify_request,
+};
+pub use response::{
+    Challenge, VerifiedResponse, date_within_tolerance, sign_response, unauthorized_response,
+    verify_response,
+};
+pub use uri::PublicOrigin;

@@ -1,0 +1,94 @@
+//! Every bound of `keyline-http`, with its default and the reason for it
+//! (`shared/specs/http.md` B.3, B.6, B.7, B.13).
+//!
+//! | name | default | on excess |
+//! |---|---|---|
+//! | [`MAX_SIGNATURE_FIELD_BYTES`] | 8 KiB | 400 |
+//! | [`MAX_DICTIONARY_MEMBERS`] | 8 labels | 400 |
+//! | [`MAX_COVERED_COMPONENTS`] | 32 | 400 |
+//! | [`MAX_NIP98_ENCODED_BYTES`] | 8 KiB | 400 |
+//! | [`DEFAULT_MAX_BODY_BYTES`] | 1 MiB | 413 |
+//! | [`DEFAULT_MAX_AGE`] | 60 s | 401 |
+//! | [`DEFAULT_MAX_FUTURE`] | 30 s | 401 |
+//! | [`MAX_SIGNATURE_LIFETIME`] | 300 s (`expires − created`) | 400 |
+//! | [`DEFAULT_SIGNATURE_LIFETIME`] | 60 s (what signers use) | — |
+//! | [`SERVER_NONCE_VALIDITY`] | 60 s after `issued_at` | treated as a client nonce |
+//! | [`MIN_NONCE_BYTES`] ..= [`MAX_NONCE_BYTES`] | 16 ..= 32 bytes | 400 |
+//! | [`DEFAULT_REPLAY_CAPACITY`] | 131 072 entries | 429 |
+//! | [`DEFAULT_REPLAY_PER_KEY`] | 4 096 live entries per key | 429 |
+//! | [`REPLAY_RETENTION_SLACK`] | 1 s beyond the window | — |
+//!
+//! Each bound is driven to its edge and one past it by `tests/limits.rs`.
+
+/// Longest accepted value of each signature-related field (`Signature-Input`, `Signature`,
+/// `Content-Digest`, `Keyline-Seal`, `Accept-Signature`), all field lines combined: 8 KiB.
+///
+/// A keyline `Signature-Input` is about 250 bytes and `Signature` about 95; 8 KiB leaves room
+/// for a few labels added by proxies while bounding parse work (B.13).
+pub const MAX_SIGNATURE_FIELD_BYTES: usize = 8 * 1024;
+
+/// Most members (labels) in `Signature-Input` or `Signature`: 8.
+///
+/// keyline uses one (`sig1`); a chain of proxies may add one each. More is not a real message.
+pub const MAX_DICTIONARY_MEMBERS: usize = 8;
+
+/// Most covered components in one signature: 32.
+///
+/// The profile covers at most 6 and the RFC 9421 examples at most 8; the bound caps the base
+/// a verifier builds for one signature.
+pub const MAX_COVERED_COMPONENTS: usize = 32;
+
+/// Longest NIP-98 `Authorization` value after `Nostr `: 8 KiB of base64 (B.12, B.13).
+///
+/// A kind-27235 event with `u`, `method` and `payload` tags is well under 1 KiB.
+pub const MAX_NIP98_ENCODED_BYTES: usize = 8 * 1024;
+
+/// Default limit on plain request bodies: 1 MiB (B.5 step 5, B.13).
+///
+/// The body is hashed before anything else reads it; the limit bounds that work and memory.
+pub const DEFAULT_MAX_BODY_BYTES: usize = 1024 * 1024;
+
+/// How far in the past `created` (NIP-98: `created_at`) may be: 60 s (B.6).
+///
+/// The replay cache must remember every nonce for this long, so the window sizes the cache.
+pub const DEFAULT_MAX_AGE: u64 = 60;
+
+/// How far in the future `created` (NIP-98: `created_at`) may be: 30 s (B.6).
+pub const DEFAULT_MAX_FUTURE: u64 = 30;
+
+/// Largest `expires − created`: 300 s (B.3). A longer-lived signature is malformed (400).
+pub const MAX_SIGNATURE_LIFETIME: u64 = 300;
+
+/// `expires − created` that keyline signers use: 60 s (B.3).
+pub const DEFAULT_SIGNATURE_LIFETIME: u64 = 60;
+
+/// How long a server nonce stays valid after its `issued_at`: 60 s (B.6).
+pub const SERVER_NONCE_VALIDITY: u64 = 60;
+
+/// Shortest signature `nonce`: 16 random bytes (128 bits), 22 base64url characters (B.3).
+pub const MIN_NONCE_BYTES: usize = 16;
+
+/// Longest signature `nonce`: 32 bytes, 43 base64url characters (server nonces are 32).
+pub const MAX_NONCE_BYTES: usize = 32;
+
+/// Bytes a client draws for each request's nonce: 16 (B.3).
+pub const CLIENT_NONCE_BYTES: usize = 16;
+
+/// Default total capacity of [`crate::MemoryReplayCache`]: 131 072 live entries (B.7, B.13).
+///
+/// At about 100 bytes per entry this is ~13 MiB; at the 60 s window it admits ~2 000 fresh
+/// requests per second before answering 429.
+pub const DEFAULT_REPLAY_CAPACITY: usize = 131_072;
+
+/// Default live entries per key in [`crate::MemoryReplayCache`]: 4 096 (B.7, B.13).
+///
+/// One key cannot take the whole cache: at the bound its new requests get 429 while other
+/// keys still pass. Live entries are never evicted early, since that would reopen replays.
+pub const DEFAULT_REPLAY_PER_KEY: usize = 4_096;
+
+/// Seconds a replay entry outlives the freshness window: 1 (B.7), so a request at the very
+/// edge of the window is still remembered.
+pub const REPLAY_RETENTION_SLACK: u64 = 1;
+
+/// Tolerance of the client on a response's `Date` after offset correction: 300 s (B.13).
+pub const RESPONSE_DATE_TOLERANCE: u64 = 300;

@@ -1,0 +1,100 @@
+//! # keyline-signer: the threshold signing engine
+//!
+//! The in-process FROST engine of keyline's NIP-46 bunker (spec `signer.md` §6–§8): a Nostr
+//! key held only as shares, any t of n share holders ("nodes") producing ordinary 64-byte
+//! BIP340 signatures under the user's npub and the ECDH secrets NIP-44/NIP-04 need, without
+//! the key ever being reassembled. Ciphersuite `FROST-secp256k1-SHA256-TR-v1`
+//! (`frost-secp256k1-tr` 3).
+//!
+//! This crate is the engine only: pure functions over keys and packages, with the RNG passed in
+//! and no I/O, clock or state between calls. The later sans-IO node and coordinator state
+//! machines (sessions, ceremonies, deadlines, the framed wire protocol over keyline-shs, policy,
+//! storage, sealing) drive it.
+//!
+//! | module | who | what |
+//! |---|---|---|
+//! | [`dkg`] | nodes | distributed key generation, all three parts; npub = x-only **tweaked** key |
+//! | [`import`] | dealer, nodes | split an existing nsec (npub unchanged, buffer wiped); nodes check their share |
+//! | [`sign`] | nodes, coordinator | round 1 commit, round 2 sign (nonces consumed), aggregate with cheater detection |
+//! | [`ecdh`] | nodes, coordinator | threshold ECDH: partial points with DLEQ proofs, Lagrange combination |
+//! | [`refresh`] | nodes | new shares, same key; old shares stop combining with new ones |
+//! | [`repair`] | nodes | rebuild a lost share with t helpers |
+//! | [`recover`] | export tool | reconstruct the secret from t shares, checked against the npub |
+//! | [`local`] | tests, benches | every party in one process |
+//! | [`keys`] | all | [`NodeShare`], [`PublicKeyPackage`], [`GroupKey`]; how the npub relates to tweak and parity |
+//! | [`bip340`] | all | the BIP340 verification every aggregate passes |
+//!
+//! ```
+//! use keyline_signer::{local, OsRng};
+//! # fn main() -> keyline_signer::Result<()> {
+//! let (public, shares) = local::dkg(2, 3, &mut OsRng)?;
+//! let event_id = [7u8; 32];
+//! let sig = local::sign(&public, &[&shares[0], &shares[2]], &event_id, &mut OsRng)?;
+//! keyline_signer::bip340::verify(&public.npub(), &event_id, &sig)?;
+//! # Ok(()) }
+//! ```
+//!
+//! ## Threat model
+//!
+//! Fewer than t nodes learn nothing about the key and cannot sign; a node that sends a bad
+//! signature share, ECDH partial, proof of knowledge or secret share is **named** in the error
+//! ([`Error::culprits`]) so the coordinator can retry without it. The coordinator holds no
+//! share; it sees commitments, signature shares, partial points and public packages, and can
+//! deny service. Ceremony packages marked secret (round-2 packages, dealt shares, repair deltas
+//! and sigmas) must travel sealed and authenticated between nodes (spec §8.7); this crate only
+//! produces and checks them. The broadcast property of DKG round 1 is provided by the
+//! ceremony's echo round, not here. Nonces exist only inside [`sign::SigningNonces`], which
+//! cannot be copied, serialised or used twice.
+//!
+//! ## Defaults and limits
+//!
+//! See [`limits`]: 2 ≤ t ≤ n ≤ 32, messages up to 1024 bytes, encoded objects up to 16 KiB.
+//! Identifiers are the integers `1..=n` ([`ParticipantId`]).
+//!
+//! ## Non-features
+//!
+//! * Tapscript tweaks, `sign_with_tweak`/`aggregate_with_tweak`: DKG output is already tweaked;
+//!   tweaking again would change the npub.
+//! * Dealer-generated new keys: new keys come from DKG; the dealer path is only for importing
+//!   an existing nsec.
+//! * Changing t or adding participants in a refresh (the FROST scheme keeps t; a subset refresh
+//!   removes participants).
+//! * Robust signing: FROST aborts if a chosen signer fails; the caller restarts without it.
+//! * Persistence and wire framing: objects serialise to bytes; sealing and framing are the
+//!   callers' jobs. Nonces and ceremony secrets never serialise.
+//!
+//! ## Security status
+//!
+//! Not audited. The cryptography is the Zcash Foundation's `frost-secp256k1-tr` 3.0.0 (itself
+//! audited in earlier versions); keyline adds the glue, the threshold ECDH with Chaum–Pedersen
+//! proofs, and checks the FROST crate leaves to callers (key confirmation, culprits for refresh
+//! shares, reconstruct against the npub, canonical decoding). Tested against every `-tr` vector
+//! file reproduced byte for byte through this API, the plain suite for parity, the BIP340 and
+//! NIP-44 conversation-key vectors, libsecp256k1 as an independent verifier, and property
+//! tests. Secrets are zeroized on drop where this crate holds them; copies made inside the
+//! curve crates' scalar arithmetic are not.
+#![forbid(unsafe_code)]
+#![deny(missing_docs, unreachable_pub)]
+#![cfg_attr(not(test), deny(clippy::unwrap_used))]
+
+pub mod bip340;
+mod codec;
+pub mod dkg;
+pub mod ecdh;
+pub mod error;
+mod id;
+pub mod import;
+pub mod keys;
+pub mod limits;
+pub mod local;
+mod point;
+pub mod recover;
+pub mod refresh;
+pub mod repair;
+pub mod rng;
+pub mod sign;
+
+pub use error::{Error, ErrorKind, Result};
+pub use id::ParticipantId;
+pub use keys::{GroupKey, KeyOrigin, NodeShare, PublicKeyPackage};
+pub use rng::{OsRng, SignerRng};
