@@ -5,7 +5,7 @@
 # in artifacts/<target>/.
 set -eu
 cd "$(dirname "$0")"
-target=${1:?usage: run.sh <shs_server_messages|shs_client_messages|boxstream_decoder|core_parsers> [seconds] [libFuzzer args]}
+target=${1:?usage: run.sh <target: see README> [seconds] [libFuzzer args]}
 seconds=${2:-90}
 shift
 [ $# -gt 0 ] && shift

@@ -1,5 +1,6 @@
 //! Fuzz entry points for `keyline-shs`, the key-material parsers of `keyline-core` and the
-//! address/certhash parsers of `keyline-kps`.
+//! address/certhash parsers of `keyline-kps`, keyline-http's header parsers and
+//! keyline-signer's decoders.
 //!
 //! Each public function takes arbitrary bytes, drives one sans-IO state machine of the crate
 //! with them and asserts its invariants (a failed assertion is a bug, like a panic in the
@@ -17,12 +18,16 @@ mod boxstream;
 mod core_parsers;
 pub mod fixtures;
 mod handshake;
+mod http_parsers;
 mod kps_parsers;
+mod signer_decoders;
 
 pub use boxstream::boxstream_decoder;
 pub use core_parsers::core_parsers;
 pub use handshake::{shs_client_messages, shs_server_messages};
+pub use http_parsers::http_parsers;
 pub use kps_parsers::kps_parsers;
+pub use signer_decoders::signer_decoders;
 
 /// A fuzz entry point: takes any bytes, panics only on a bug.
 pub type EntryPoint = fn(&[u8]);
@@ -34,6 +39,8 @@ pub const TARGETS: &[(&str, EntryPoint)] = &[
     ("boxstream_decoder", boxstream_decoder),
     ("core_parsers", core_parsers),
     ("kps_parsers", kps_parsers),
+    ("http_parsers", http_parsers),
+    ("signer_decoders", signer_decoders),
 ];
 
 /// Reads fuzz input front to back; past the end it yields zeros, so short inputs are padded.

@@ -6,7 +6,8 @@ use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::path::PathBuf;
 
 use keyline_shs_fuzz::{
-    TARGETS, boxstream_decoder, core_parsers, kps_parsers, shs_client_messages, shs_server_messages,
+    TARGETS, boxstream_decoder, core_parsers, http_parsers, kps_parsers, shs_client_messages,
+    shs_server_messages, signer_decoders,
 };
 use proptest::prelude::*;
 
@@ -54,6 +55,20 @@ fn honest_zero_mask(mode: u8, ephemeral: [u8; 32], mask_len: usize) -> Vec<u8> {
 
 proptest! {
     #![proptest_config(ProptestConfig { cases: 300, failure_persistence: None, ..ProptestConfig::default() })]
+
+    #[test]
+    fn http_parsers_random(selector in 0u8..6, value in prop::collection::vec(any::<u8>(), 0..300)) {
+        let mut input = vec![selector];
+        input.extend_from_slice(&value);
+        http_parsers(&input);
+    }
+
+    #[test]
+    fn signer_decoders_random(selector in 0u8..6, bytes in prop::collection::vec(any::<u8>(), 0..400)) {
+        let mut input = vec![selector];
+        input.extend_from_slice(&bytes);
+        signer_decoders(&input);
+    }
 
     #[test]
     fn kps_parsers_random_text(text in "[0-9a-zA-Z:\\[\\]._-]{0,120}") {

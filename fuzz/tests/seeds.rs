@@ -308,3 +308,32 @@ fn fixtures_match_vectors() {
         key_index(case);
     }
 }
+
+/// Writes `seeds/signer_decoders/` from a real in-process 2-of-3 key: every encoding the
+/// decoders accept, each behind its selector byte. Run with `--ignored write_signer_seeds`.
+#[test]
+#[ignore]
+fn write_signer_seeds() {
+    use keyline_signer::local;
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("seeds/signer_decoders");
+    std::fs::create_dir_all(&dir).expect("seed dir");
+    let mut rng = keyline_signer::OsRng;
+    let (public, shares) = local::dkg(2, 3, &mut rng).expect("dkg");
+    let mut write = |name: &str, selector: u8, bytes: &[u8]| {
+        let mut data = vec![selector];
+        data.extend_from_slice(bytes);
+        std::fs::write(dir.join(name), data).expect("write seed");
+    };
+    write(
+        "public_key_package",
+        4,
+        &public.serialize().expect("encode"),
+    );
+    write("node_share", 5, &shares[0].serialize().expect("encode"));
+    let (_nonces, commitments) = keyline_signer::sign::commit(&shares[0], &mut rng);
+    write("commitments", 2, &commitments.serialize().expect("encode"));
+    for selector in 0..6u8 {
+        write(&format!("empty_{selector}"), selector, &[]);
+        write(&format!("short_{selector}"), selector, &[1, 2, 3]);
+    }
+}
