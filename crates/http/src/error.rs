@@ -11,6 +11,8 @@
 //! | [`Error::Unsupported`] | a valid RFC 9421 construct this crate does not implement | 400 |
 //! | [`Error::InvalidInput`] | local misuse: a bad key, origin, or request to sign | (not a peer response) |
 //! | [`Error::Rng`] | the operating system's RNG failed | (not a peer response) |
+//! | [`Error::Transport`] | I/O: connecting, sending, receiving, serving (features `client`/`server`) | (not a peer response) |
+//! | [`Error::ServerKey`] | the client refused the server's key (pin mismatch, not pinned) | (not a peer response) |
 //!
 //! [`Error::code`] gives a stable short name for every cause, for logs and tests. Clients of a
 //! server must never see it: 400 and 401 responses do not say which check failed (B.9). Secrets,
@@ -265,6 +267,13 @@ pub enum Error {
     /// The operating system's random number generator failed.
     #[error("random number generator failed: {0}")]
     Rng(getrandom::Error),
+    /// Network or HTTP I/O failed (client transport, server socket), or the pin store failed.
+    #[error("transport: {0}")]
+    Transport(String),
+    /// The client refused the server's key: it differs from the pinned or configured key, or
+    /// the pin policy did not accept it.
+    #[error("server key refused: {0}")]
+    ServerKey(String),
 }
 
 impl Error {
@@ -275,18 +284,24 @@ impl Error {
             Error::Unauthorized(_) => 401,
             Error::BodyTooLarge { .. } => 413,
             Error::ReplayCacheFull { .. } => 429,
-            Error::InvalidInput(_) | Error::Rng(_) => 500,
+            Error::InvalidInput(_) | Error::Rng(_) | Error::Transport(_) | Error::ServerKey(_) => {
+                500
+            }
         }
     }
 
     /// True when the peer, not this side, caused the error.
     pub fn is_peer_fault(&self) -> bool {
-        !matches!(self, Error::InvalidInput(_) | Error::Rng(_))
+        !matches!(
+            self,
+            Error::InvalidInput(_) | Error::Rng(_) | Error::Transport(_)
+        )
     }
 
     /// A stable short code naming the exact cause, for logs (at DEBUG) and tests; never sent
     /// to a client. Codes: `malformed.<what>`, `unauthorized.<what>`, `body_too_large`,
-    /// `replay_cache_full`, `unsupported`, `invalid_input.<what>`, `rng`.
+    /// `replay_cache_full`, `unsupported`, `invalid_input.<what>`, `rng`, `transport`,
+    /// `server_key`.
     pub fn code(&self) -> &'static str {
         match self {
             Error::Malformed(m) => match m {
@@ -344,6 +359,8 @@ impl Error {
                 InvalidInput::SignParameter(_) => "invalid_input.sign_parameter",
             },
             Error::Rng(_) => "rng",
+            Error::Transport(_) => "transport",
+            Error::ServerKey(_) => "server_key",
         }
     }
 

@@ -56,24 +56,34 @@
 //! - [`keys`]: `ed25519` (strict verification) and `bip340-secp256k1` (BIP340 over SHA-256 of
 //!   the base) with their canonical `keyid`s.
 //! - [`replay`]: the replay cache trait and a bounded in-memory cache.
-//! - [`nip98`]: NIP-98 verification (padding-agnostic base64, NIP-01 id, BIP340, `u`,
+//! - [`nip98`]: NIP-98 signing and verification (padding-agnostic base64, NIP-01 id, BIP340, `u`,
 //!   `method`, `payload`, window, replay; every method including `DELETE`).
 //! - [`seal`]: the cryptographic core of HPKE sealed bodies (B.11) for the default suite
 //!   (X25519 / HKDF-SHA256 / ChaCha20-Poly1305): sealing and opening requests with `keyid` and
 //!   `nonce` bound into `info`, and the OHTTP-style sealed response. Checked against RFC 9180
 //!   Appendix A (A.1 and A.2, all modes).
+//! - [`server`] (feature `server`, default on): [`KeylineHttpLayer`], a tower layer for axum
+//!   0.8 — original URI + configured public origin, body limit while reading (413), uniform
+//!   signed 401 with a fresh server nonce, signed 400/413/429, [`VerifiedPeer`] in the request
+//!   extensions, every response signed and bound to its request, per-route modes
+//!   ([`RouteMode`]), injectable clock and RNG — plus the demo API ([`demo_router`]:
+//!   `GET /whoami`, `POST /echo`) and [`serve`].
+//! - [`client`] (feature `client`, default on): [`SignedClient`] over reqwest (rustls) —
+//!   keyline-http-v1 or NIP-98 ([`nip98::sign`]) signing, response verification against a
+//!   given key or `PinStore` pins (TOFU), clock offset from the signed `Date`, one retry on a
+//!   401 with the server nonce, no redirects.
 //!
 //! ## Not implemented yet
 //!
-//! - The axum/tower layer (per-route modes, `OriginalUri`, body limit while reading, logging)
-//!   and the reqwest client (clock offset from `Date`, one retry on 401, no redirects).
+//! - In the layer: CORS preflight handling, a streaming (unbuffered) path for large handler
+//!   responses, authorization policy hooks (allow-lists) beyond `VerifiedPeer`.
 //! - Sealed bodies in the request/response flow (B.11): [`seal`] is not yet called by
 //!   [`verify_request`]/[`sign_request`]; `Keyline-Seal` is not parsed, and a request covering
 //!   `keyline-seal` is refused as [`Error::Unsupported`] (400). AES-128-GCM sealing, key
 //!   rotation and `/.well-known/keyline-http` are not implemented.
 //! - The crypto-sessions v1.1.10 verify-only compatibility mode (Part A, feature
 //!   `compat-crypto-sessions`).
-//! - The `keyline http` CLI, fuzz targets, a shared (sqlx) replay store.
+//! - The `keyline http` CLI wiring, a shared (sqlx) replay store.
 //!
 //! ## Threat model
 //!
@@ -126,6 +136,7 @@ pub mod message;
 pub mod nip98;
 pub mod nonce;
 pub mod profile;
+pub mod random;
 pub mod replay;
 pub mod request;
 pub mod response;
@@ -133,10 +144,16 @@ pub mod seal;
 mod sf;
 pub mod uri;
 
+#[cfg(feature = "client")]
+pub mod client;
+#[cfg(feature = "server")]
+pub mod server;
+
 pub use error::{AuthFailure, Error, InvalidInput, Malformed, Result};
 pub use keys::{Algorithm, PublicKey, SigningKey};
 pub use message::{Headers, Request, Response};
 pub use nonce::ServerNonceKey;
+pub use random::{OsRandom, RandomSource};
 pub use replay::{MemoryReplayCache, ReplayCache, ReplayKey, ReplayLimits};
 pub use request::{
     PeerKey, RequestBinding, Scheme, SentRequest, SignOptions, Verified, VerifiedPeer,
@@ -147,3 +164,8 @@ pub use response::{
     verify_response,
 };
 pub use uri::PublicOrigin;
+
+#[cfg(feature = "client")]
+pub use client::{ClientScheme, ServerTrust, SignedClient, SignedResponse};
+#[cfg(feature = "server")]
+pub use server::{KeylineHttpLayer, RouteMode, ServerConfig, demo_app, demo_router, serve};

@@ -24,7 +24,7 @@
 
 use base64::Engine;
 use base64::engine::{DecodePaddingMode, GeneralPurpose, GeneralPurposeConfig};
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
 use crate::error::{AuthFailure, Error, Malformed, Result};
@@ -46,7 +46,7 @@ const DECODER: GeneralPurpose = GeneralPurpose::new(
 );
 
 /// A NIP-01 event as sent in the header.
-#[derive(Clone, Debug, Deserialize, PartialEq, Eq)]
+#[derive(Clone, Debug, Deserialize, Serialize, PartialEq, Eq)]
 pub struct Event {
     /// Lowercase hex SHA-256 of the serialized event.
     pub id: String,
@@ -192,6 +192,60 @@ pub fn decode(value: &str) -> Result<Event> {
     serde_json::from_slice(&json).map_err(|_| Malformed::Nip98("not an event").into())
 }
 
+/// Signs `request` with NIP-98 (B.12): sets `Authorization: Nostr <base64 event>` with a
+/// kind-27235 event carrying the `u` tag (the target URI as the `url` crate serializes it),
+/// the `method` tag and, with content, the `payload` tag (hex SHA-256 of the exact body).
+/// `key` must be a BIP340 key; `created_at` is the (offset-corrected) Unix time. The returned
+/// [`SentRequest`](crate::SentRequest) carries the event id, which a keyline response echoes
+/// as its `nonce`.
+pub fn sign(
+    request: &mut Request,
+    key: &crate::keys::SigningKey,
+    created_at: u64,
+    aux_rand: &[u8; 32],
+) -> Result<crate::request::SentRequest> {
+    use base64::engine::general_purpose::STANDARD;
+    let crate::keys::SigningKey::Bip340(secret) = key else {
+        return Err(crate::error::InvalidInput::Message("NIP-98 needs a BIP340 key".into()).into());
+    };
+    let url = url::Url::parse(&request.target_uri)
+        .map_err(|e| crate::error::InvalidInput::Message(format!("target URI: {e}")))?;
+    let mut tags = vec![
+        vec!["u".to_string(), url.as_str().to_string()],
+        vec!["method".to_string(), request.method.clone()],
+    ];
+    if request.has_content() {
+        tags.push(vec![
+            "payload".to_string(),
+            hex::encode(Sha256::digest(&request.body)),
+        ]);
+    }
+    let mut event = Event {
+        id: String::new(),
+        pubkey: hex::encode(key.public_key().bytes()),
+        created_at,
+        kind: KIND,
+        tags,
+        content: String::new(),
+        sig: String::new(),
+    };
+    let id = event.compute_id();
+    let secret = zeroize::Zeroizing::new(<[u8; 32]>::from(secret.to_bytes()));
+    let sig = crate::keys::bip340_sign(&secret, &id, aux_rand)?;
+    event.id = hex::encode(id);
+    event.sig = hex::encode(sig);
+    let json = serde_json::to_vec(&event)
+        .map_err(|e| crate::error::InvalidInput::Message(format!("event JSON: {e}")))?;
+    request.headers.remove("authorization");
+    request
+        .headers
+        .push("Authorization", format!("Nostr {}", STANDARD.encode(json)));
+    Ok(crate::request::SentRequest {
+        nonce: event.id,
+        binding: RequestBinding::of(request),
+    })
+}
+
 /// The event id of an `Authorization: Nostr` value, if it decodes (for echoing in responses).
 pub fn event_id(value: &str) -> Option<String> {
     let event = decode(value).ok()?;
@@ -277,6 +331,37 @@ fn same_url(a: &str, b: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn sign_then_verify() {
+        use crate::{MemoryReplayCache, PublicOrigin, SigningKey, VerifyConfig, verify_request};
+        let key = SigningKey::bip340_from_secret(&[3; 32]).unwrap();
+        let config = VerifyConfig::new(PublicOrigin::new("https://api.example.com").unwrap());
+        let now = 1_767_225_600;
+        let mut request = Request::new("DELETE", "https://api.example.com/v1/x?y=1")
+            .with_header("Content-Type", "text/plain")
+            .with_body(b"bye".to_vec());
+        let sent = sign(&mut request, &key, now, &[0; 32]).unwrap();
+        let mut cache = MemoryReplayCache::new();
+        let verified = verify_request(&request, &config, now + 1, &mut cache).unwrap();
+        assert_eq!(verified.nonce, sent.nonce);
+        assert_eq!(verified.peer.scheme, crate::Scheme::Nip98);
+        assert_eq!(
+            verified.peer.key,
+            crate::PeerKey::Bip340(*key.public_key().bytes())
+        );
+        // Replay, then a changed body: 401.
+        let err = verify_request(&request, &config, now + 2, &mut cache).unwrap_err();
+        assert_eq!(err.code(), "unauthorized.replay");
+        let mut tampered = request.clone();
+        tampered.body = b"BYE".to_vec();
+        let err =
+            verify_request(&tampered, &config, now + 2, &mut MemoryReplayCache::new()).unwrap_err();
+        assert_eq!(err.code(), "unauthorized.event_payload");
+        // Ed25519 keys cannot sign NIP-98.
+        let ed = SigningKey::ed25519_from_seed(&[1; 32]);
+        assert!(sign(&mut request, &ed, now, &[0; 32]).is_err());
+    }
 
     #[test]
     fn escaping() {

@@ -47,7 +47,8 @@ fn target(path: &str, query: &Option<String>) -> String {
 
 fn key(bip340: bool, seed: u8) -> SigningKey {
     if bip340 {
-        SigningKey::bip340_from_secret(&[seed.max(1); 32]).unwrap()
+        // [0xff; 32] is above the secp256k1 group order: not a valid secret.
+        SigningKey::bip340_from_secret(&[seed.clamp(1, 0xfe); 32]).unwrap()
     } else {
         SigningKey::ed25519_from_seed(&[seed; 32])
     }

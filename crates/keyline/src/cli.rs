@@ -52,6 +52,9 @@ pub(crate) enum Command {
     /// KPS key-pinned streams: serve or dial `ip:port:certhash` over QUIC.
     #[command(subcommand)]
     Kps(KpsCommand),
+    /// Signed (and verified) stateless HTTP: a demo API server and a fetch client.
+    #[command(subcommand)]
+    Http(HttpCommand),
     /// Run every service on loopback defaults (configure in <home>/keyline.toml).
     Serve(ServeArgs),
     /// Measure keyline against the limit it is bounded by, in the same run.
@@ -158,6 +161,73 @@ pub(crate) enum ShsCommand {
 }
 
 #[derive(Debug, Subcommand)]
+pub(crate) enum HttpCommand {
+    /// Serve the demo API (GET /whoami, POST /echo) behind keyline-http-v1 / NIP-98.
+    ///
+    /// Every request must be signed; every response is signed by this server's key. Prints
+    /// one JSON line {"listen", "origin", "keyid"} once listening.
+    Serve {
+        /// Address to listen on.
+        #[arg(long, default_value = "127.0.0.1:7080")]
+        listen: SocketAddr,
+        /// The public origin clients use (scheme://host[:port]); default http://LISTEN.
+        /// Requests are verified against it, never against Host or X-Forwarded-*.
+        #[arg(long, value_name = "URL")]
+        origin: Option<String>,
+        /// Which identity key signs responses.
+        #[arg(long, value_enum, default_value = "ed25519")]
+        key: HttpKey,
+    },
+    /// Send a signed request and print the verified response body.
+    ///
+    /// The server key is pinned on first use (protocol http, peer = the origin); a response
+    /// not signed by the pinned key is refused.
+    Fetch {
+        /// The URL.
+        url: String,
+        /// Method.
+        #[arg(short = 'X', long, default_value = "GET")]
+        request: String,
+        /// Body: text, or @FILE to read a file.
+        #[arg(short = 'd', long)]
+        data: Option<String>,
+        /// Extra header "Name: value"; repeatable.
+        #[arg(short = 'H', long = "header")]
+        headers: Vec<String>,
+        /// Signature scheme.
+        #[arg(long, value_enum, default_value = "keyline")]
+        scheme: HttpScheme,
+        /// Which identity key signs (keyline scheme); NIP-98 always uses the secp256k1 key.
+        #[arg(long, value_enum, default_value = "ed25519")]
+        key: HttpKey,
+        /// Trust this server key (keyid, e.g. ed25519:…) instead of the pin store.
+        #[arg(long, value_name = "KEYID")]
+        server_key: Option<String>,
+        /// Print the status line and headers before the body.
+        #[arg(short = 'i', long)]
+        include: bool,
+    },
+}
+
+/// Which identity key signs HTTP messages.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub(crate) enum HttpKey {
+    /// The Ed25519 key.
+    Ed25519,
+    /// The secp256k1 key (BIP340 Schnorr).
+    Bip340,
+}
+
+/// HTTP signature schemes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub(crate) enum HttpScheme {
+    /// keyline-http-v1 (RFC 9421 profile).
+    Keyline,
+    /// NIP-98 (Authorization: Nostr).
+    Nip98,
+}
+
+#[derive(Debug, Subcommand)]
 pub(crate) enum KpsCommand {
     /// Listen for KPS connections and echo every stream and datagram.
     ///
@@ -251,6 +321,12 @@ pub(crate) struct ServeArgs {
     /// SHS listen address (overrides keyline.toml).
     #[arg(long, value_name = "ADDR")]
     pub(crate) shs_listen: Option<SocketAddr>,
+    /// Do not start the HTTP demo API.
+    #[arg(long)]
+    pub(crate) no_http: bool,
+    /// HTTP listen address (overrides keyline.toml).
+    #[arg(long, value_name = "ADDR")]
+    pub(crate) http_listen: Option<SocketAddr>,
     /// Do not start the KPS listener.
     #[arg(long)]
     pub(crate) no_kps: bool,

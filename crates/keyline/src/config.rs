@@ -9,6 +9,11 @@
 //! allow = "any"        # any | pinned; default: any on loopback, pinned elsewhere
 //! echo = true
 //!
+//! [http]
+//! enabled = true
+//! listen = "127.0.0.1:7080"
+//! origin = "http://127.0.0.1:7080"   # default: http://LISTEN
+//!
 //! [kps]
 //! enabled = true
 //! listen = "127.0.0.1:4433"
@@ -30,6 +35,33 @@ pub(crate) struct Config {
     pub(crate) shs: ShsSection,
     #[serde(default)]
     pub(crate) kps: KpsSection,
+    #[serde(default)]
+    pub(crate) http: HttpSection,
+}
+
+/// `[http]`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct HttpSection {
+    #[serde(default = "yes")]
+    pub(crate) enabled: bool,
+    #[serde(default = "default_http_listen")]
+    pub(crate) listen: SocketAddr,
+    pub(crate) origin: Option<String>,
+}
+
+impl Default for HttpSection {
+    fn default() -> Self {
+        HttpSection {
+            enabled: true,
+            listen: default_http_listen(),
+            origin: None,
+        }
+    }
+}
+
+fn default_http_listen() -> SocketAddr {
+    SocketAddr::from(([127, 0, 0, 1], 7080))
 }
 
 /// `[kps]`.

@@ -12,6 +12,9 @@ pub(crate) enum CliError {
     /// The secret-handshake or box-stream.
     #[error(transparent)]
     Shs(#[from] keyline_shs::Error),
+    /// Signed HTTP.
+    #[error(transparent)]
+    Http(#[from] keyline_http::Error),
     /// KPS (QUIC key-pinned streams).
     #[error(transparent)]
     Kps(#[from] keyline_kps::Error),

@@ -16,6 +16,7 @@ mod bench;
 mod cli;
 mod config;
 mod error;
+mod http_cmd;
 mod identity_cmd;
 mod kps_cmd;
 mod limits;
@@ -87,6 +88,7 @@ async fn run(cli: Cli) -> Result<()> {
         Command::Pin(what) => pin_cmd::run(&home, what, json).await,
         Command::Shs(what) => shs_cmd::run(&home, what).await,
         Command::Kps(what) => kps_cmd::run(&home, what, json).await,
+        Command::Http(what) => http_cmd::run(&home, what).await,
         Command::Serve(args) => serve_cmd::run(&home, args).await,
         Command::Bench(_) => Err(error::CliError::Usage(
             "benchmarks run outside the runtime".into(),

@@ -48,6 +48,18 @@ pub(crate) async fn run(home: &Home, args: ServeArgs) -> Result<()> {
         services.insert("shs".into(), shs);
         tasks.spawn(service.run());
     }
+    if config.http.enabled && !args.no_http {
+        let listen = args.http_listen.unwrap_or(config.http.listen);
+        let service = crate::http_cmd::HttpService::bind(
+            home,
+            listen,
+            config.http.origin.as_deref(),
+            crate::cli::HttpKey::Ed25519,
+        )
+        .await?;
+        services.insert("http".into(), service.announcement());
+        tasks.spawn(service.run());
+    }
     if config.kps.enabled && !args.no_kps {
         let listen = args.kps_listen.unwrap_or(config.kps.listen);
         let listener = crate::kps_cmd::bind(home, &listen.to_string(), config.kps.key.clone())?;

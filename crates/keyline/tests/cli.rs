@@ -501,3 +501,100 @@ fn kps_serve_and_dial_streams_datagrams_and_refuse_a_wrong_certhash() {
     );
     assert_eq!(out.status.code(), Some(2));
 }
+
+#[test]
+fn http_serve_and_fetch_both_schemes_and_pin_the_server() {
+    let (_dir, server_home) = new_home();
+    let (_dir2, client_home) = new_home();
+    let server = Server::start(&server_home, &["http", "serve", "--listen", "127.0.0.1:0"]);
+    let origin = server.announce["origin"].as_str().unwrap().to_string();
+    let server_keyid = server.announce["keyid"].as_str().unwrap().to_string();
+    let client = run_ok(&client_home, &["keygen", "--json"]);
+
+    let out = run(
+        &client_home,
+        &["http", "fetch", &format!("{origin}/whoami")],
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    let whoami: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(whoami["scheme"], "keyline-http-v1");
+    let expected = format!(
+        "ed25519:{}",
+        base64_url(&hex_bytes(
+            client["public"]["ed25519_hex"].as_str().unwrap()
+        ))
+    );
+    assert_eq!(whoami["key"], expected, "the server saw our key");
+
+    let out = run(
+        &client_home,
+        &[
+            "http",
+            "fetch",
+            "-X",
+            "POST",
+            "-d",
+            "echo me",
+            &format!("{origin}/echo"),
+        ],
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(out.stdout, b"echo me");
+
+    let out = run(
+        &client_home,
+        &[
+            "http",
+            "fetch",
+            "--scheme",
+            "nip98",
+            &format!("{origin}/whoami"),
+        ],
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    let whoami: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(whoami["scheme"], "nip98");
+    assert_eq!(
+        whoami["key"],
+        format!(
+            "bip340:{}",
+            client["public"]["secp256k1_hex"].as_str().unwrap()
+        )
+    );
+
+    let pins = run_ok(
+        &client_home,
+        &["pin", "list", "--protocol", "http", "--json"],
+    );
+    assert_eq!(pins[0]["peer"], origin.as_str(), "TOFU pinned the server");
+
+    // Trusting another key: the response is refused.
+    let out = run(
+        &client_home,
+        &[
+            "http",
+            "fetch",
+            "--server-key",
+            "ed25519:AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA",
+            &format!("{origin}/whoami"),
+        ],
+    );
+    assert_eq!(out.status.code(), Some(1));
+    assert!(out.stdout.is_empty(), "nothing unverified is printed");
+    let out = run(
+        &client_home,
+        &[
+            "http",
+            "fetch",
+            "--server-key",
+            &server_keyid,
+            &format!("{origin}/whoami"),
+        ],
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+}
+
+fn base64_url(bytes: &[u8]) -> String {
+    use base64::Engine;
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)
+}

@@ -1,0 +1,542 @@
+//! The axum 0.8 / tower 0.5 server layer (feature `server`), a demo API and [`serve`].
+//!
+//! [`KeylineHttpLayer`] drives the sans-IO core around an inner service:
+//!
+//! 1. the target URI is the configured [`PublicOrigin`] ‖ the raw request-target of the
+//!    **original** URI (axum's [`OriginalUri`] when the router is nested under a prefix), never
+//!    `Host` or `X-Forwarded-*` (B.8);
+//! 2. the body is buffered up to [`VerifyConfig::max_body_bytes`] while reading (413 beyond);
+//! 3. [`verify_request`] runs with the injected [`Clock`] and the shared replay cache; a failure
+//!    is answered by the layer: the uniform signed 401 with `WWW-Authenticate` and an
+//!    `Accept-Signature` carrying a fresh server nonce, or a signed 400/413/429 (B.9). The
+//!    precise cause is logged at DEBUG, never sent;
+//! 4. on success the [`VerifiedPeer`] goes into the request extensions and the inner service
+//!    runs; its response is buffered and signed with the server key, bound to the request
+//!    (B.10), with `Date` added.
+//!
+//! ## Per-route modes (B.17)
+//!
+//! Every path is [`RouteMode::Protected`] unless listed with [`ServerConfig::public_path`]
+//! (responses signed, requests not verified) or [`ServerConfig::bypass_path`] (neither). Paths
+//! are compared exactly with the path of the original URI (without the query).
+//!
+//! The recommended way to leave routes such as `/metrics` or health checks completely
+//! untouched is to keep them **outside** the layer: apply the layer to the protected
+//! sub-router only and merge the rest next to it.
+//!
+//! ```no_run
+//! # use keyline_http::server::{KeylineHttpLayer, ServerConfig, demo_router};
+//! # fn f(config: ServerConfig) -> axum::Router {
+//! use axum::routing::get;
+//! axum::Router::new()
+//!     .nest("/api", demo_router().layer(KeylineHttpLayer::new(config)))
+//!     .route("/metrics", get(|| async { "ok" }))
+//! # }
+//! ```
+
+use std::fmt;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::{Arc, Mutex, PoisonError};
+use std::task::{Context, Poll};
+
+use axum::Router;
+use axum::body::Body;
+use axum::extract::{Extension, OriginalUri};
+use axum::http::{HeaderMap, HeaderName, HeaderValue, StatusCode, Uri};
+use axum::response::{IntoResponse, Response as AxumResponse};
+use axum::routing::{get, post};
+use bytes::Bytes;
+use http_body_util::{BodyExt, LengthLimitError, Limited};
+use keyline_core::{Clock, SystemClock};
+use tower::{Layer, Service};
+
+use crate::error::{Error, Result};
+use crate::keys::{PublicKey, SigningKey};
+use crate::message::{Request, Response};
+use crate::nonce::{ServerNonceKey, encode_nonce};
+use crate::random::{OsRandom, RandomSource, bytes};
+use crate::replay::{MemoryReplayCache, ReplayCache};
+use crate::request::{PeerKey, RequestBinding, Scheme, VerifiedPeer, VerifyConfig, verify_request};
+use crate::response::{Challenge, response_nonce, sign_response, unauthorized_response};
+use crate::uri::PublicOrigin;
+
+/// A replay cache shared by every request of a server (and by several layers, if they share
+/// one origin and key).
+pub type SharedReplayCache = Arc<Mutex<dyn ReplayCache>>;
+
+/// What the layer does for a path.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum RouteMode {
+    /// Verify the request, sign the response (the default).
+    Protected,
+    /// Do not verify; sign the response (echoing a syntactically valid request nonce).
+    Public,
+    /// Neither verify nor sign: the inner service answers alone.
+    Bypass,
+}
+
+/// Configuration of [`KeylineHttpLayer`] and [`serve`].
+#[derive(Clone)]
+pub struct ServerConfig {
+    /// The server's signing key; its public key is what clients pin.
+    pub key: SigningKey,
+    /// Verification settings: public origin, freshness, body limit, server nonce key, NIP-98.
+    pub verify: VerifyConfig,
+    /// The replay cache (an in-memory one by default).
+    pub replay: SharedReplayCache,
+    /// The clock (`SystemClock` by default).
+    pub clock: Arc<dyn Clock>,
+    /// Random bytes for server nonces and BIP340 `aux_rand` (`OsRandom` by default).
+    pub random: Arc<dyn RandomSource>,
+    /// Paths whose requests are not verified but whose responses are signed.
+    pub public_paths: Vec<String>,
+    /// Paths the layer leaves alone.
+    pub bypass_paths: Vec<String>,
+}
+
+impl fmt::Debug for ServerConfig {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ServerConfig")
+            .field("key", &self.key)
+            .field("verify", &self.verify)
+            .field("clock", &self.clock)
+            .field("random", &self.random)
+            .field("public_paths", &self.public_paths)
+            .field("bypass_paths", &self.bypass_paths)
+            .finish_non_exhaustive()
+    }
+}
+
+impl ServerConfig {
+    /// Defaults for `origin` and `key`: limits from [`crate::limits`], a fresh random server
+    /// nonce key, an in-memory replay cache, the system clock and the OS RNG, every path
+    /// protected.
+    pub fn new(origin: PublicOrigin, key: SigningKey) -> Result<Self> {
+        let mut verify = VerifyConfig::new(origin);
+        verify.server_nonce_key = Some(ServerNonceKey::generate()?);
+        Ok(Self {
+            key,
+            verify,
+            replay: Arc::new(Mutex::new(MemoryReplayCache::new())),
+            clock: Arc::new(SystemClock),
+            random: Arc::new(OsRandom),
+            public_paths: Vec::new(),
+            bypass_paths: Vec::new(),
+        })
+    }
+
+    /// Uses `clock` (tests: `keyline_core::ManualClock`).
+    pub fn with_clock(mut self, clock: Arc<dyn Clock>) -> Self {
+        self.clock = clock;
+        self
+    }
+
+    /// Uses `random` for server nonces and `aux_rand`.
+    pub fn with_random(mut self, random: Arc<dyn RandomSource>) -> Self {
+        self.random = random;
+        self
+    }
+
+    /// Uses `cache` (for example one shared with another layer).
+    pub fn with_replay_cache(mut self, cache: SharedReplayCache) -> Self {
+        self.replay = cache;
+        self
+    }
+
+    /// Sets the plain body limit (413 beyond).
+    pub fn with_max_body_bytes(mut self, limit: usize) -> Self {
+        self.verify.max_body_bytes = limit;
+        self
+    }
+
+    /// Marks `path` public: responses signed, requests not verified.
+    pub fn public_path(mut self, path: impl Into<String>) -> Self {
+        self.public_paths.push(path.into());
+        self
+    }
+
+    /// Marks `path` bypassed: neither verified nor signed.
+    pub fn bypass_path(mut self, path: impl Into<String>) -> Self {
+        self.bypass_paths.push(path.into());
+        self
+    }
+
+    /// The mode of `path` (the original URI's path, without the query).
+    pub fn mode(&self, path: &str) -> RouteMode {
+        if self.bypass_paths.iter().any(|p| p == path) {
+            RouteMode::Bypass
+        } else if self.public_paths.iter().any(|p| p == path) {
+            RouteMode::Public
+        } else {
+            RouteMode::Protected
+        }
+    }
+
+    /// The server's public key (what clients pin).
+    pub fn public_key(&self) -> PublicKey {
+        self.key.public_key()
+    }
+
+    fn server_nonce(&self, now: u64) -> Result<String> {
+        match &self.verify.server_nonce_key {
+            Some(key) => Ok(key.issue(now, bytes::<8>(&*self.random)?)),
+            None => Ok(encode_nonce(&bytes::<32>(&*self.random)?)),
+        }
+    }
+
+    /// The layer's own signed answer to a failed request.
+    fn failure(&self, request: &Request, error: &Error, now: u64) -> Result<Response> {
+        let server_nonce = self.server_nonce(now)?;
+        let aux = bytes::<32>(&*self.random)?;
+        if error.status() == 401 {
+            return unauthorized_response(
+                &Challenge {
+                    request,
+                    server_nonce: &server_nonce,
+                    nip98: self.verify.nip98,
+                },
+                &self.key,
+                now,
+                &aux,
+            );
+        }
+        let mut response = Response::new(error.status()).with_header("Cache-Control", "no-store");
+        if let Error::ReplayCacheFull { retry_after } = error {
+            response
+                .headers
+                .push("Retry-After", retry_after.to_string());
+        }
+        let nonce = response_nonce(request).unwrap_or(server_nonce);
+        sign_response(
+            &mut response,
+            &RequestBinding::of(request),
+            &self.key,
+            now,
+            &nonce,
+            &aux,
+        )?;
+        Ok(response)
+    }
+
+    /// Signs a buffered handler response.
+    fn sign(&self, response: &mut Response, binding: &RequestBinding, nonce: &str) -> Result<()> {
+        if response.has_content() && !response.headers.contains("content-type") {
+            response
+                .headers
+                .push("Content-Type", "application/octet-stream");
+        }
+        let aux = bytes::<32>(&*self.random)?;
+        sign_response(
+            response,
+            binding,
+            &self.key,
+            self.clock.unix_now(),
+            nonce,
+            &aux,
+        )
+    }
+}
+
+/// The tower layer: verify requests, sign responses. Cheap to clone.
+#[derive(Clone, Debug)]
+pub struct KeylineHttpLayer {
+    config: Arc<ServerConfig>,
+}
+
+impl KeylineHttpLayer {
+    /// A layer with `config`.
+    pub fn new(config: ServerConfig) -> Self {
+        Self {
+            config: Arc::new(config),
+        }
+    }
+
+    /// The configuration.
+    pub fn config(&self) -> &ServerConfig {
+        &self.config
+    }
+}
+
+impl<S> Layer<S> for KeylineHttpLayer {
+    type Service = KeylineHttpService<S>;
+
+    fn layer(&self, inner: S) -> Self::Service {
+        KeylineHttpService {
+            inner,
+            config: self.config.clone(),
+        }
+    }
+}
+
+/// The service [`KeylineHttpLayer`] wraps around an inner service.
+#[derive(Clone, Debug)]
+pub struct KeylineHttpService<S> {
+    inner: S,
+    config: Arc<ServerConfig>,
+}
+
+impl<S> Service<axum::http::Request<Body>> for KeylineHttpService<S>
+where
+    S: Service<axum::http::Request<Body>, Response = AxumResponse> + Clone + Send + 'static,
+    S::Future: Send + 'static,
+    S::Error: Send + 'static,
+{
+    type Response = AxumResponse;
+    type Error = S::Error;
+    type Future = Pin<Box<dyn Future<Output = std::result::Result<AxumResponse, S::Error>> + Send>>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<std::result::Result<(), S::Error>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, request: axum::http::Request<Body>) -> Self::Future {
+        // The clone may not be ready; use the instance that was polled.
+        let clone = self.inner.clone();
+        let inner = std::mem::replace(&mut self.inner, clone);
+        let config = self.config.clone();
+        Box::pin(handle(config, inner, request))
+    }
+}
+
+/// The raw request-target: origin-form path and query, or the absolute form as received.
+fn request_target(uri: &Uri) -> String {
+    if uri.scheme().is_some() {
+        uri.to_string()
+    } else {
+        uri.path_and_query()
+            .map_or_else(|| "/".to_string(), |pq| pq.as_str().to_string())
+    }
+}
+
+fn core_headers(headers: &HeaderMap) -> crate::message::Headers {
+    headers
+        .iter()
+        .map(|(name, value)| {
+            (
+                name.as_str().to_string(),
+                String::from_utf8_lossy(value.as_bytes()).into_owned(),
+            )
+        })
+        .collect()
+}
+
+fn internal_error() -> AxumResponse {
+    StatusCode::INTERNAL_SERVER_ERROR.into_response()
+}
+
+/// Converts a signed core response to an axum response.
+fn to_axum(response: Response) -> AxumResponse {
+    let Ok(status) = StatusCode::from_u16(response.status) else {
+        return internal_error();
+    };
+    let mut out = AxumResponse::new(Body::from(response.body));
+    *out.status_mut() = status;
+    for (name, value) in response.headers.iter() {
+        match (
+            HeaderName::try_from(name),
+            HeaderValue::try_from(value.to_string()),
+        ) {
+            (Ok(name), Ok(value)) => {
+                out.headers_mut().append(name, value);
+            }
+            _ => return internal_error(),
+        }
+    }
+    out
+}
+
+fn answer(result: Result<Response>) -> AxumResponse {
+    match result {
+        Ok(response) => to_axum(response),
+        Err(error) => {
+            tracing::error!(code = error.code(), %error, "keyline-http: cannot sign a response");
+            internal_error()
+        }
+    }
+}
+
+/// Buffers and signs an inner response. A response to `HEAD` is signed (and sent) without
+/// content, as B.10 asks: no body, `Content-Length` and `Content-Digest` dropped.
+async fn sign_inner(
+    config: &ServerConfig,
+    response: AxumResponse,
+    binding: &RequestBinding,
+    nonce: &str,
+) -> AxumResponse {
+    let head = binding.method == "HEAD";
+    let (parts, body) = response.into_parts();
+    let body = match body.collect().await {
+        Ok(collected) => collected.to_bytes(),
+        Err(error) => {
+            tracing::error!(%error, "keyline-http: the handler's response body failed");
+            return internal_error();
+        }
+    };
+    let mut core = Response::new(parts.status.as_u16());
+    core.headers = core_headers(&parts.headers);
+    if head {
+        core.headers.remove("content-length");
+        core.headers.remove("transfer-encoding");
+    } else {
+        core.body = body.to_vec();
+    }
+    answer(config.sign(&mut core, binding, nonce).map(|()| core))
+}
+
+async fn handle<S>(
+    config: Arc<ServerConfig>,
+    mut inner: S,
+    request: axum::http::Request<Body>,
+) -> std::result::Result<AxumResponse, S::Error>
+where
+    S: Service<axum::http::Request<Body>, Response = AxumResponse>,
+{
+    let uri = request
+        .extensions()
+        .get::<OriginalUri>()
+        .map_or_else(|| request.uri().clone(), |original| original.0.clone());
+    let mode = config.mode(uri.path());
+    if mode == RouteMode::Bypass {
+        return inner.call(request).await;
+    }
+    let (mut parts, body) = request.into_parts();
+    let target = config.verify.origin.target_uri(&request_target(&uri));
+    let mut core = Request::new(
+        parts.method.as_str(),
+        target
+            .as_ref()
+            .map_or_else(|_| config.verify.origin.as_str().to_string(), String::clone),
+    );
+    core.headers = core_headers(&parts.headers);
+    let now = config.clock.unix_now();
+    if let Err(malformed) = target {
+        let error = Error::from(malformed);
+        tracing::debug!(code = error.code(), "keyline-http: request refused");
+        return Ok(answer(config.failure(&core, &error, now)));
+    }
+
+    if mode == RouteMode::Public {
+        let binding = RequestBinding::of(&core);
+        let nonce = match response_nonce(&core).map_or_else(|| config.server_nonce(now), Ok) {
+            Ok(nonce) => nonce,
+            Err(error) => return Ok(answer(Err(error))),
+        };
+        let response = inner
+            .call(axum::http::Request::from_parts(parts, body))
+            .await?;
+        return Ok(sign_inner(&config, response, &binding, &nonce).await);
+    }
+
+    // Read the body under the limit (B.5 step 5).
+    let limit = config.verify.max_body_bytes;
+    let body: Bytes = match Limited::new(body, limit).collect().await {
+        Ok(collected) => collected.to_bytes(),
+        Err(error) => {
+            let error = if error.downcast_ref::<LengthLimitError>().is_some() {
+                Error::BodyTooLarge {
+                    len: limit.saturating_add(1),
+                    limit,
+                }
+            } else {
+                tracing::debug!(%error, "keyline-http: reading the request body failed");
+                Error::Transport("reading the request body failed".into())
+            };
+            tracing::debug!(code = error.code(), "keyline-http: request refused");
+            return Ok(answer(config.failure(&core, &error, now)));
+        }
+    };
+    core.body = body.to_vec();
+
+    let verified = {
+        let mut cache = config.replay.lock().unwrap_or_else(PoisonError::into_inner);
+        verify_request(&core, &config.verify, now, &mut *cache)
+    };
+    let verified = match verified {
+        Ok(verified) => verified,
+        Err(error) => {
+            tracing::debug!(
+                code = error.code(),
+                method = %core.method,
+                target = %core.target_uri,
+                "keyline-http: request refused"
+            );
+            return Ok(answer(config.failure(&core, &error, now)));
+        }
+    };
+    tracing::debug!(key = %peer_keyid(&verified.peer.key), "keyline-http: request verified");
+    parts.extensions.insert(verified.peer);
+    let response = inner
+        .call(axum::http::Request::from_parts(parts, Body::from(body)))
+        .await?;
+    Ok(sign_inner(&config, response, &verified.binding, &verified.nonce).await)
+}
+
+/// The canonical `keyid` of a peer key (`ed25519:…` or `bip340:…`).
+pub fn peer_keyid(key: &PeerKey) -> String {
+    match key {
+        PeerKey::Ed25519(k) => PublicKey::Ed25519(*k).keyid(),
+        PeerKey::Bip340(k) => PublicKey::Bip340(*k).keyid(),
+    }
+}
+
+/// The name of a scheme as the demo API reports it: `keyline-http-v1` or `nip98`.
+pub fn scheme_name(scheme: Scheme) -> &'static str {
+    match scheme {
+        Scheme::KeylineHttpV1 => "keyline-http-v1",
+        Scheme::Nip98 => "nip98",
+    }
+}
+
+async fn whoami(peer: Option<Extension<VerifiedPeer>>) -> AxumResponse {
+    match peer {
+        Some(Extension(peer)) => axum::Json(serde_json::json!({
+            "key": peer_keyid(&peer.key),
+            "scheme": scheme_name(peer.scheme),
+        }))
+        .into_response(),
+        None => StatusCode::UNAUTHORIZED.into_response(),
+    }
+}
+
+async fn echo(headers: HeaderMap, body: Bytes) -> AxumResponse {
+    let content_type = headers
+        .get(axum::http::header::CONTENT_TYPE)
+        .cloned()
+        .unwrap_or_else(|| HeaderValue::from_static("application/octet-stream"));
+    ([(axum::http::header::CONTENT_TYPE, content_type)], body).into_response()
+}
+
+/// The demo API, without the layer: `GET /whoami` → `{"key": <keyid>, "scheme":
+/// "keyline-http-v1"|"nip98"}` (401 if no [`VerifiedPeer`] is present), `POST /echo` → the
+/// body with its content type.
+pub fn demo_router() -> Router {
+    Router::new()
+        .route("/whoami", get(whoami))
+        .route("/echo", post(echo))
+}
+
+/// The demo API behind [`KeylineHttpLayer`]: what `keyline http serve` runs.
+pub fn demo_app(config: ServerConfig) -> Router {
+    demo_router().layer(KeylineHttpLayer::new(config))
+}
+
+/// Serves [`demo_app`] on `listener` until the process ends.
+pub async fn serve(listener: tokio::net::TcpListener, config: ServerConfig) -> Result<()> {
+    axum::serve(listener, demo_app(config))
+        .await
+        .map_err(|e| Error::Transport(e.to_string()))
+}
+
+/// Serves [`demo_app`] on `listener` until `shutdown` completes, then finishes the requests in
+/// flight.
+pub async fn serve_with_shutdown(
+    listener: tokio::net::TcpListener,
+    config: ServerConfig,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> Result<()> {
+    axum::serve(listener, demo_app(config))
+        .with_graceful_shutdown(shutdown)
+        .await
+        .map_err(|e| Error::Transport(e.to_string()))
+}
