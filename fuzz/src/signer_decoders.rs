@@ -5,13 +5,14 @@ use keyline_signer::sign::{SigningCommitments, SigningPackage};
 use keyline_signer::{NodeShare, PublicKeyPackage};
 
 /// Input: one selector byte, then the encoding. 0 DKG round-1 package, 1 round-2 package,
-/// 2 signing commitments, 3 signing package, 4 public key package, 5 node share. Invariants:
-/// no panic; whatever decodes re-encodes to bytes that decode again.
+/// 2 signing commitments, 3 signing package, 4 public key package, 5 node share, 6 a
+/// coordinator ↔ node wire frame. Invariants: no panic; whatever decodes re-encodes to bytes
+/// that decode again (wire frames: to the same bytes).
 pub fn signer_decoders(data: &[u8]) {
     let Some((&selector, bytes)) = data.split_first() else {
         return;
     };
-    match selector % 6 {
+    match selector % 7 {
         0 => {
             if let Ok(p) = Round1Package::deserialize(bytes) {
                 let again = p.serialize().expect("encodes");
@@ -40,6 +41,12 @@ pub fn signer_decoders(data: &[u8]) {
             if let Ok(p) = PublicKeyPackage::deserialize(bytes) {
                 let again = p.serialize().expect("encodes");
                 PublicKeyPackage::deserialize(&again).expect("own encoding decodes");
+            }
+        }
+        6 => {
+            if let Ok(message) = keyline_signer::wire::decode_message(bytes) {
+                let again = keyline_signer::wire::encode_message(&message).expect("encodes");
+                assert_eq!(&again[..], bytes, "canonical encoding");
             }
         }
         _ => {

@@ -332,7 +332,28 @@ fn write_signer_seeds() {
     write("node_share", 5, &shares[0].serialize().expect("encode"));
     let (_nonces, commitments) = keyline_signer::sign::commit(&shares[0], &mut rng);
     write("commitments", 2, &commitments.serialize().expect("encode"));
-    for selector in 0..6u8 {
+    use keyline_signer::wire::{Body, Message, encode_message};
+    for (name, body) in [
+        ("wire_ping", Body::Ping { nonce: 7 }),
+        (
+            "wire_pong",
+            Body::Pong {
+                nonce: 7,
+                active_sessions: 3,
+            },
+        ),
+        (
+            "wire_hello_ack",
+            Body::HelloAck {
+                version: 1,
+                clock_ms: 1_795_000_000_000,
+            },
+        ),
+    ] {
+        let frame = encode_message(&Message::new(42, body)).expect("encode");
+        write(name, 6, &frame);
+    }
+    for selector in 0..7u8 {
         write(&format!("empty_{selector}"), selector, &[]);
         write(&format!("short_{selector}"), selector, &[1, 2, 3]);
     }

@@ -89,6 +89,24 @@ pub enum Error {
         what: &'static str,
     },
 
+    /// A wire frame carries a protocol version this build does not speak (spec §8.3); answer
+    /// `Error{unsupported_version}` and close.
+    #[error("unsupported protocol version {version}")]
+    UnsupportedVersion {
+        /// The version byte received.
+        version: u8,
+    },
+
+    /// A wire frame of a type this build does not know; answer `Error{unsupported_type}`
+    /// (echoing `req_id`) and keep the connection.
+    #[error("unsupported message type {ty:#04x}")]
+    UnsupportedType {
+        /// The type byte received.
+        ty: u8,
+        /// The request id of the frame, for the reply.
+        req_id: u64,
+    },
+
     /// A BIP340 signature does not verify under the given x-only key.
     #[error("the BIP340 signature does not verify under the public key")]
     InvalidSignature,
@@ -201,6 +219,23 @@ pub enum Error {
         id: ParticipantId,
     },
 
+    /// A session could not finish: fewer than t nodes remained able to answer. `failed` names
+    /// every node dropped and the round it was dropped in.
+    #[error(
+        "{operation} unavailable: {answered} of {need} nodes answered{}",
+        failures(failed)
+    )]
+    Unavailable {
+        /// `signing` or `ecdh`.
+        operation: &'static str,
+        /// Nodes still able to answer when the session gave up.
+        answered: usize,
+        /// The threshold.
+        need: usize,
+        /// The nodes dropped, with the round and the reason.
+        failed: Vec<crate::session::NodeFailure>,
+    },
+
     // ----- internal -----------------------------------------------------------------------
     /// The FROST crate refused the operation for a reason this crate does not classify.
     #[error("FROST error: {reason}")]
@@ -217,6 +252,14 @@ pub enum Error {
     },
 }
 
+fn failures(failed: &[crate::session::NodeFailure]) -> String {
+    if failed.is_empty() {
+        return String::new();
+    }
+    let parts: Vec<String> = failed.iter().map(ToString::to_string).collect();
+    format!(" ({})", parts.join("; "))
+}
+
 fn list(ids: &[ParticipantId]) -> String {
     let parts: Vec<String> = ids.iter().map(ToString::to_string).collect();
     parts.join(", ")
@@ -230,6 +273,8 @@ impl Error {
             | Self::InvalidSecretKey
             | Self::InvalidPeerKey
             | Self::MessageTooLong { .. }
+            | Self::UnsupportedVersion { .. }
+            | Self::UnsupportedType { .. }
             | Self::TooLarge { .. }
             | Self::Malformed { .. }
             | Self::InvalidSignature => ErrorKind::InvalidInput,
@@ -246,13 +291,15 @@ impl Error {
             | Self::ReconstructMismatch => ErrorKind::Peer,
             Self::NotEnoughSigners { .. }
             | Self::NotEnoughShares { .. }
-            | Self::MissingShare { .. } => ErrorKind::Unavailable,
+            | Self::MissingShare { .. }
+            | Self::Unavailable { .. } => ErrorKind::Unavailable,
             Self::Frost { .. } | Self::Internal { .. } => ErrorKind::Internal,
         }
     }
 
     /// A stable short code: `invalid_parameters`, `invalid_secret_key`, `invalid_peer_key`,
-    /// `message_too_long`, `too_large`, `malformed`, `invalid_signature`,
+    /// `message_too_long`, `too_large`, `malformed`, `invalid_signature`, `unsupported_version`,
+    /// `unsupported_type`, `unavailable`,
     /// `unknown_participant`, `duplicate_participant`, `package_rejected`, `mismatch`,
     /// `invalid_signature_share`, `invalid_ecdh_proof`, `invalid_proof_of_knowledge`,
     /// `invalid_secret_share`, `invalid_package`, `public_key_mismatch`,
@@ -267,6 +314,9 @@ impl Error {
             Self::TooLarge { .. } => "too_large",
             Self::Malformed { .. } => "malformed",
             Self::InvalidSignature => "invalid_signature",
+            Self::UnsupportedVersion { .. } => "unsupported_version",
+            Self::UnsupportedType { .. } => "unsupported_type",
+            Self::Unavailable { .. } => "unavailable",
             Self::UnknownParticipant { .. } => "unknown_participant",
             Self::DuplicateParticipant { .. } => "duplicate_participant",
             Self::PackageRejected { .. } => "package_rejected",

@@ -6,10 +6,11 @@
 //! the key ever being reassembled. Ciphersuite `FROST-secp256k1-SHA256-TR-v1`
 //! (`frost-secp256k1-tr` 3).
 //!
-//! This crate is the engine only: pure functions over keys and packages, with the RNG passed in
-//! and no I/O, clock or state between calls. The later sans-IO node and coordinator state
-//! machines (sessions, ceremonies, deadlines, the framed wire protocol over keyline-shs, policy,
-//! storage, sealing) drive it.
+//! The engine is pure functions over keys and packages, with the RNG passed in and no I/O,
+//! clock or state between calls. On top of it, [`wire`] is the framed coordinator ↔ node
+//! protocol (spec §8.3) and [`session`] the sans-IO signing and ECDH state machines (time is an
+//! input, deadlines from [`limits`]). Still to come: DKG/refresh ceremonies over the wire, the
+//! SHS transport, node policy, storage and sealing.
 //!
 //! | module | who | what |
 //! |---|---|---|
@@ -23,6 +24,9 @@
 //! | [`local`] | tests, benches | every party in one process |
 //! | [`keys`] | all | [`NodeShare`], [`PublicKeyPackage`], [`GroupKey`]; how the npub relates to tweak and parity |
 //! | [`bip340`] | all | the BIP340 verification every aggregate passes |
+//! | [`wire`] | nodes, coordinator | the coordinator ↔ node frames (spec §8.3), strict decoding |
+//! | [`ceremony`] | coordinator | sans-IO DKG relay [`ceremony::DkgSession`] (deadlines, equivocation, key confirmation) |
+//! | [`session`] | nodes, coordinator | sans-IO signing: [`session::SignSession`] with failover, [`session::NodeSigner`] |
 //!
 //! ```
 //! use keyline_signer::{local, OsRng};
@@ -60,8 +64,8 @@
 //! * Changing t or adding participants in a refresh (the FROST scheme keeps t; a subset refresh
 //!   removes participants).
 //! * Robust signing: FROST aborts if a chosen signer fails; the caller restarts without it.
-//! * Persistence and wire framing: objects serialise to bytes; sealing and framing are the
-//!   callers' jobs. Nonces and ceremony secrets never serialise.
+//! * Persistence: objects serialise to bytes; sealing and storage are the callers' jobs.
+//!   Nonces and ceremony secrets never serialise.
 //!
 //! ## Security status
 //!
@@ -78,6 +82,7 @@
 #![cfg_attr(not(test), deny(clippy::unwrap_used))]
 
 pub mod bip340;
+pub mod ceremony;
 mod codec;
 pub mod dkg;
 pub mod ecdh;
@@ -92,7 +97,9 @@ pub mod recover;
 pub mod refresh;
 pub mod repair;
 pub mod rng;
+pub mod session;
 pub mod sign;
+pub mod wire;
 
 pub use error::{Error, ErrorKind, Result};
 pub use id::ParticipantId;
