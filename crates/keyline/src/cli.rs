@@ -351,4 +351,6 @@ pub(crate) enum BenchArea {
     Shs,
     /// KPS over QUIC: bulk, handshakes, datagrams.
     Kps,
+    /// Signed HTTP: request verification and signed requests through axum.
+    Http,
 }

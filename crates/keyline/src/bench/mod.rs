@@ -1,6 +1,7 @@
 //! `keyline bench <area>`: our figure next to the limit it is bounded by, measured in the same
 //! run, as a ratio (1.0 = as fast as the limit). Thread CPU time, median of rounds.
 
+mod http;
 mod kps;
 mod measure;
 mod shs;
@@ -61,6 +62,10 @@ pub(crate) fn run(args: BenchArgs, json: bool) -> Result<()> {
         BenchArea::Kps => {
             "wall clock on a 2-worker runtime, interleaved rounds, medians".to_string()
         }
+        BenchArea::Http => format!(
+            "verification: thread CPU time, {} interleaved rounds; end to end: wall clock; medians",
+            measure::rounds(args.quick)
+        ),
     };
     let header = format!(
         "keyline bench {} — build: {}, secretbox: {}, timing: {timing}",
@@ -100,5 +105,6 @@ pub(crate) fn run(args: BenchArgs, json: bool) -> Result<()> {
     match args.area {
         BenchArea::Shs => shs::run(args.quick, &print),
         BenchArea::Kps => kps::run(args.quick, &print),
+        BenchArea::Http => http::run(args.quick, &print),
     }
 }
