@@ -81,8 +81,10 @@ pub(crate) async fn run(home: &Home, args: ServeArgs) -> Result<()> {
         .collect();
     announce(&json!({"listen": listen, "home": home.path(), "services": services}));
     for (name, service) in &services {
-        tracing::info!(
-            "{name}: {}",
+        let reach = service["address"].as_str().or_else(|| service["origin"].as_str()).unwrap_or_default();
+        tracing::info!("{name}: {reach}");
+    }
+ {}",
             service["address"].as_str().unwrap_or_default()
         );
     }
