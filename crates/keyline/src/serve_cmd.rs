@@ -81,12 +81,11 @@ pub(crate) async fn run(home: &Home, args: ServeArgs) -> Result<()> {
         .collect();
     announce(&json!({"listen": listen, "home": home.path(), "services": services}));
     for (name, service) in &services {
-        let reach = service["address"].as_str().or_else(|| service["origin"].as_str()).unwrap_or_default();
+        let reach = service["address"]
+            .as_str()
+            .or_else(|| service["origin"].as_str())
+            .unwrap_or_default();
         tracing::info!("{name}: {reach}");
-    }
- {}",
-            service["address"].as_str().unwrap_or_default()
-        );
     }
     tokio::select! {
         Some(done) = tasks.join_next() => match done {
