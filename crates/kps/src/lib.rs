@@ -9,7 +9,11 @@
 //!
 //! * [`Address`], [`Certhash`] — the sans-IO codecs ([`parse_address`], [`parse_certhash`]).
 //! * [`Identity`] — the ECDSA P-256 certificate and the upstream key file format.
-//! * [`Listener`], [`dial`], [`Connection`], [`Stream`] — the tokio API.
+//! * [`Listener`], [`dial`], [`Connection`], [`Stream`] — the tokio API. A stream's
+//!   termination is observable with [`Stream::closed`] (or per half, [`SendHalf::closed`],
+//!   [`RecvHalf::closed`]): ok for an orderly teardown, the reason code otherwise (spec §8.4).
+//!   Every future is cancel-safe in the sense that dropping it (a dial, `accept`,
+//!   `accept_stream`, `open_stream`) leaves no state behind that blocks later calls.
 //! * [`demux`] — the one-port classifier (sans-IO) and the socket shim under quinn.
 //! * [`echo`] — the echo server behind `keyline kps serve`.
 //!
@@ -57,8 +61,11 @@
 //! ## Security status
 //! Not audited. Tested: the spec's address and certhash vectors and rejects, property tests,
 //! certificate contents (DER scan), key file round trips, the QUIC scenarios of SPEC §10 and
-//! the upstream Go/Rust/JS QUIC cases over loopback (v4 and v6), pin mismatch before any
-//! application byte, every limit at and past its edge where it can be driven.
+//! the upstream Go/Rust/JS QUIC cases over loopback (v4 and v6) including pre-cancelled
+//! dials and accepts and 128 parked 1 MiB writes settling on connection close, pin mismatch
+//! before any application byte, every limit at and past its edge where it can be driven
+//! (including a silent half-open handshake released by the handshake timeout, and the
+//! handshake limit refusing dials past it).
 #![forbid(unsafe_code)]
 #![deny(missing_docs, unreachable_pub)]
 #![cfg_attr(not(test), deny(clippy::unwrap_used))]

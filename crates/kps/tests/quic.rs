@@ -680,3 +680,319 @@ async fn listener_close_ends_accept() {
     assert_eq!((reason.code(), reason.is_remote()), (Code::Closed, true));
     assert!(matches!(t(l.accept()).await, Err(Error::ListenerClosed)));
 }
+
+// ---- Accept-side handshake bounds (limits::HANDSHAKE_TIMEOUT, limits::MAX_HANDSHAKES) ----
+
+/// Starts a QUIC handshake with `target` and then goes silent. A real client's first Initial
+/// is captured on a UDP socket we own (the dial is aimed at it), replayed to the listener from
+/// that socket, and the socket waits for the server's first flight (so the listener has taken
+/// the handshake and holds a handshake slot for it). Nothing is ever answered. Keep the
+/// returned socket alive for as long as the handshake should stay half-open.
+async fn silent_handshake(target: &Address) -> tokio::net::UdpSocket {
+    let capture = tokio::net::UdpSocket::bind("127.0.0.1:0").await.unwrap();
+    let capture_addr = capture.local_addr().unwrap();
+    let pin = target.certhash();
+    let mut cfg = Config::default();
+    cfg.dial_timeout = Duration::from_secs(5);
+    let dialer = tokio::spawn(async move { dial_pinned(capture_addr, &[pin], &cfg).await });
+    let mut buf = [0u8; 2048];
+    let (n, _) = t(capture.recv_from(&mut buf)).await.unwrap();
+    dialer.abort();
+    let initial = buf[..n].to_vec();
+    capture
+        .send_to(&initial, target.socket_addr())
+        .await
+        .unwrap();
+    loop {
+        let (_, from) = t(capture.recv_from(&mut buf)).await.unwrap();
+        if from == target.socket_addr() {
+            return capture;
+        }
+    }
+}
+
+/// Dials until a dial succeeds (hang protection: `within`).
+async fn dial_until_ok(addr: &Address, within: Duration) -> Connection {
+    let mut cfg = Config::default();
+    cfg.dial_timeout = Duration::from_secs(2);
+    tokio::time::timeout(within, async {
+        loop {
+            match dial_with(addr, &cfg).await {
+                Ok(c) => return c,
+                Err(_) => tokio::time::sleep(Duration::from_millis(50)).await,
+            }
+        }
+    })
+    .await
+    .expect("hang protection: no dial succeeded")
+}
+
+#[tokio::test]
+async fn limit_handshake_timeout_frees_the_slot() {
+    let mut cfg = Config::default();
+    cfg.max_handshakes = 1;
+    cfg.handshake_timeout = Duration::from_millis(300);
+    let l = listener_with(cfg);
+    let addr = l.address(None);
+    // A client that starts a handshake and goes silent takes the only handshake slot.
+    let _silent = silent_handshake(&addr).await;
+    // The handshake timeout abandons it and frees the slot: a normal dial eventually
+    // succeeds. The bound (15 s) is under the 30 s idle timeout, the only other thing that
+    // would end the silent handshake.
+    let conn = dial_until_ok(&addr, Duration::from_secs(15)).await;
+    let server = t(l.accept()).await.unwrap();
+    let mut s = conn.open_stream().await.unwrap();
+    s.write_all(b"after-timeout").await.unwrap();
+    s.close_write().unwrap();
+    let mut peer = t(server.accept_stream()).await.unwrap();
+    let mut got = Vec::new();
+    t(peer.read_to_end(&mut got)).await.unwrap();
+    assert_eq!(got, b"after-timeout");
+    conn.close(Code::None);
+}
+
+#[tokio::test]
+async fn limit_max_handshakes_at_and_past_the_edge() {
+    let mut cfg = Config::default();
+    cfg.max_handshakes = 2;
+    // Long enough that no silent handshake is abandoned during the test.
+    cfg.handshake_timeout = Duration::from_secs(120);
+    let l = listener_with(cfg);
+    let addr = l.address(None);
+    let _silent1 = silent_handshake(&addr).await;
+    // At the edge: one half-open handshake plus a real one (2 of 2) — the dial succeeds.
+    let c1 = t(dial(&addr)).await.unwrap();
+    let _s1 = t(l.accept()).await.unwrap();
+    // Past the edge: two half-open handshakes hold both slots; a third is refused
+    // (QUIC CONNECTION_REFUSED, seen by the dialer as the peer's `permission-denied`).
+    let _silent2 = silent_handshake(&addr).await;
+    let err = t(dial(&addr)).await.unwrap_err();
+    assert_eq!(
+        (err.code(), err.is_remote()),
+        (Code::PermissionDenied, true),
+        "{err}"
+    );
+    // Established connections are not handshakes and are unaffected.
+    let mut s = c1.open_stream().await.unwrap();
+    s.write_all(b"still-here").await.unwrap();
+    c1.close(Code::None);
+}
+
+// ---- Upstream JS cases (§18 E41, E42) ----
+
+#[tokio::test]
+async fn pre_cancelled_dial_and_accepts_leave_no_state() {
+    let mut cfg = Config::default();
+    // One handshake slot, never freed by the timeout during the test: a cancelled dial that
+    // leaked its server-side handshake would block every later dial.
+    cfg.max_handshakes = 1;
+    cfg.handshake_timeout = Duration::from_secs(120);
+    let l = listener_with(cfg);
+    let addr = l.address(None);
+
+    // An accept cancelled before any connection arrives.
+    assert!(
+        tokio::time::timeout(Duration::ZERO, l.accept())
+            .await
+            .is_err()
+    );
+    // A dial whose deadline has already passed rejects.
+    let mut zero = Config::default();
+    zero.dial_timeout = Duration::ZERO;
+    let err = t(dial_with(&addr, &zero)).await.unwrap_err();
+    assert_eq!(err.code(), Code::Timeout, "{err}");
+    // A dial dropped after its first poll (the Initial is queued).
+    let mut pending = Box::pin(dial(&addr));
+    assert!(poll_once(&mut pending).is_pending());
+    drop(pending);
+
+    // Later dials and accepts work (the first Initial may be dropped while quinn still
+    // buffers the cancelled dial's Initial; the client retransmits). A cancelled dial may
+    // still have reached the accept
+    // queue before its close arrived; such a connection is closed, so skip it.
+    let conn = dial_until_ok(&addr, Duration::from_secs(15)).await;
+    let mut s = t(conn.open_stream()).await.unwrap();
+    s.write_all(b"first").await.unwrap();
+    let (server, mut first) = t(async {
+        loop {
+            let server = l.accept().await.unwrap();
+            if let Ok(st) = server.accept_stream().await {
+                return (server, st);
+            }
+        }
+    })
+    .await;
+    let mut got = [0u8; 5];
+    t(first.read_exact(&mut got)).await.unwrap();
+    assert_eq!(&got, b"first");
+
+    // accept_stream and open_stream cancelled before completion.
+    assert!(
+        tokio::time::timeout(Duration::ZERO, server.accept_stream())
+            .await
+            .is_err()
+    );
+    drop(Box::pin(conn.open_stream()));
+    let mut s = t(conn.open_stream()).await.unwrap();
+    s.write_all(b"after-cancel").await.unwrap();
+    s.close_write().unwrap();
+    let mut peer = t(server.accept_stream()).await.unwrap();
+    let mut got = Vec::new();
+    t(peer.read_to_end(&mut got)).await.unwrap();
+    assert_eq!(got, b"after-cancel");
+    conn.close(Code::None);
+}
+
+/// 128 writers of 1 MiB each park against a peer that accepts streams but never reads; a
+/// connection close settles every one of them with an error (never a hang, never success).
+async fn parked_writes_settle_on_close(peer_closes: bool) {
+    const WRITERS: usize = 128;
+    let mut cfg = Config::default();
+    cfg.max_streams = WRITERS as u32;
+    let l = listener_with(cfg.clone());
+    let addr = l.address(None);
+    let client = t(dial_with(&addr, &cfg)).await.unwrap();
+    let server = t(l.accept()).await.unwrap();
+    let hoard = {
+        let server = server.clone();
+        tokio::spawn(async move {
+            let mut held = Vec::new();
+            while let Ok(s) = server.accept_stream().await {
+                held.push(s);
+            }
+            held
+        })
+    };
+    let mut writers = Vec::new();
+    for _ in 0..WRITERS {
+        let mut s = t(client.open_stream()).await.unwrap();
+        writers.push(tokio::spawn(async move {
+            let block = vec![0x5a_u8; 1024 * 1024];
+            s.write_all(&block).await.map_err(kps)
+        }));
+    }
+    // 128 MiB against an 8 MiB connection window: most writers are parked. Let them park.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert!(writers.iter().filter(|w| !w.is_finished()).count() > WRITERS / 2);
+    // Writes fail with the peer's close code (remote), or with `closed` after a local close
+    // (§12.3); the connection itself reports the code it was closed with.
+    let (expected, reason_code) = if peer_closes {
+        server.close(Code::ProtocolError);
+        ((Code::ProtocolError, true), Code::ProtocolError)
+    } else {
+        client.close(Code::Cancelled);
+        ((Code::Closed, false), Code::Cancelled)
+    };
+    let mut failed = 0;
+    for w in writers {
+        let r = tokio::time::timeout(Duration::from_secs(8), w)
+            .await
+            .expect("a parked write did not settle on connection close")
+            .unwrap();
+        if let Err(e) = r {
+            assert_eq!((e.code(), e.is_remote()), expected, "{e}");
+            failed += 1;
+        }
+    }
+    assert!(failed > WRITERS / 2, "only {failed} writes failed");
+    let reason = t(client.closed()).await;
+    assert_eq!(reason.code(), reason_code, "{reason}");
+    drop(t(hoard).await);
+}
+
+#[tokio::test]
+async fn parked_writes_settle_on_peer_close() {
+    parked_writes_settle_on_close(true).await;
+}
+
+#[tokio::test]
+async fn parked_writes_settle_on_local_close() {
+    parked_writes_settle_on_close(false).await;
+}
+
+// ---- Stream `closed` (§8.4) ----
+
+async fn stream_pair(
+    client: &Connection,
+    server: &Connection,
+) -> (keyline_kps::Stream, keyline_kps::Stream) {
+    let mut s = t(client.open_stream()).await.unwrap();
+    s.write_all(b"x").await.unwrap();
+    let mut peer = t(server.accept_stream()).await.unwrap();
+    let mut one = [0u8; 1];
+    t(peer.read_exact(&mut one)).await.unwrap();
+    (s, peer)
+}
+
+#[tokio::test]
+async fn stream_closed_reports_how_it_ended() {
+    let l = listener_with(Config::default());
+    let addr = l.address(None);
+    let client = t(dial(&addr)).await.unwrap();
+    let server = t(l.accept()).await.unwrap();
+
+    // Normal completion: both FINs, everything read → ok on both ends.
+    let (mut s, mut peer) = stream_pair(&client, &server).await;
+    s.close_write().unwrap();
+    t(peer.read_to_end(&mut Vec::new())).await.unwrap();
+    peer.write_all(b"y").await.unwrap();
+    peer.close_write().unwrap();
+    t(s.read_to_end(&mut Vec::new())).await.unwrap();
+    t(s.closed()).await.unwrap();
+    t(peer.closed()).await.unwrap();
+
+    // Orderly local teardown (close without code): ok.
+    let (mut s, _peer) = stream_pair(&client, &server).await;
+    s.close();
+    t(s.closed()).await.unwrap();
+    let (mut s, _peer) = stream_pair(&client, &server).await;
+    s.close_write().unwrap();
+    s.close();
+    t(s.closed()).await.unwrap();
+
+    // Coded local close: that code, local.
+    let (mut s, mut peer) = stream_pair(&client, &server).await;
+    s.close_with(Code::Cancelled);
+    let err = t(s.closed()).await.unwrap_err();
+    assert_eq!((err.code(), err.is_remote()), (Code::Cancelled, false));
+    // ...and the peer's `closed` sees it with remote = true.
+    let err = t(peer.closed()).await.unwrap_err();
+    assert_eq!((err.code(), err.is_remote()), (Code::Cancelled, true));
+
+    // Peer reset of its write half: the peer's code, remote.
+    let (mut s, mut peer) = stream_pair(&client, &server).await;
+    peer.reset_write(Code::Reset);
+    let err = t(s.closed()).await.unwrap_err();
+    assert_eq!((err.code(), err.is_remote()), (Code::Reset, true));
+
+    // Peer STOP_SENDING, observed on the write half alone.
+    let (s, mut peer) = stream_pair(&client, &server).await;
+    let (_r, mut w) = s.into_split();
+    peer.cancel_read(Code::PermissionDenied);
+    let err = t(w.closed()).await.unwrap_err();
+    assert_eq!(
+        (err.code(), err.is_remote()),
+        (Code::PermissionDenied, true)
+    );
+
+    // Read half alone: the peer's FIN read to the end → ok.
+    let (s, mut peer) = stream_pair(&client, &server).await;
+    let (mut r, _w) = s.into_split();
+    peer.write_all(b"z").await.unwrap();
+    peer.close_write().unwrap();
+    t(r.read_to_end(&mut Vec::new())).await.unwrap();
+    t(r.closed()).await.unwrap();
+
+    // Connection failure: a stream still open sees the connection's close reason.
+    let (mut s, _peer) = stream_pair(&client, &server).await;
+    let mut waiting = tokio::spawn(async move { s.closed().await });
+    assert!(
+        tokio::time::timeout(Duration::from_millis(100), &mut waiting)
+            .await
+            .is_err(),
+        "closed() resolved on a live stream"
+    );
+    server.close(Code::ProtocolError);
+    let err = t(waiting).await.unwrap().unwrap_err();
+    assert_eq!((err.code(), err.is_remote()), (Code::ProtocolError, true));
+}

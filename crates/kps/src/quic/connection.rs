@@ -1,6 +1,7 @@
 //! A KPS connection over QUIC and its streams (spec §5, §12).
 
 use std::fmt;
+use std::future::Future;
 use std::io;
 use std::net::SocketAddr;
 use std::pin::Pin;
@@ -209,6 +210,8 @@ pub struct RecvHalf {
 pub struct Stream {
     recv: RecvHalf,
     send: SendHalf,
+    // `close()` (no code) was called: an orderly local teardown (§8.4).
+    orderly: bool,
 }
 
 impl fmt::Debug for Stream {
@@ -248,6 +251,7 @@ impl Stream {
                 inner: send,
                 state: WriteState::Open,
             },
+            orderly: false,
         }
     }
 
@@ -273,6 +277,10 @@ impl Stream {
 
     /// `close()` of §8.4: FIN plus STOP_SENDING(`closed`).
     pub fn close(&mut self) {
+        // Orderly unless a coded teardown (reset or cancel) came first.
+        if !matches!(self.send.state, WriteState::Reset(_)) && self.recv.cancelled.is_none() {
+            self.orderly = true;
+        }
         let _ = self.send.close_write();
         self.recv.cancel_read(Code::Closed);
     }
@@ -281,6 +289,42 @@ impl Stream {
     pub fn close_with(&mut self, code: Code) {
         self.send.reset_write(code);
         self.recv.cancel_read(code);
+    }
+
+    /// `closed` of §8.4: waits until the stream has terminated in both directions and reports
+    /// how. `Ok(())` for an orderly local teardown ([`Stream::close`], at once) or a normal
+    /// completion (our FIN acknowledged or the peer done with our data, and the peer's FIN
+    /// read to the end). Otherwise the first reason seen: a peer RESET or STOP_SENDING (its
+    /// code, `remote = true`), our own [`Stream::close_with`], [`Stream::reset_write`] or
+    /// [`Stream::cancel_read`] (that code, `remote = false`), or the connection's close or loss.
+    /// Best-effort; cancel-safe. See [`SendHalf::closed`] and [`RecvHalf::closed`].
+    pub async fn closed(&mut self) -> Result<()> {
+        if self.orderly {
+            return Ok(());
+        }
+        let mut recv = std::pin::pin!(self.recv.closed());
+        let mut send = std::pin::pin!(self.send.closed());
+        let (mut recv_done, mut send_done) = (false, false);
+        std::future::poll_fn(|cx| {
+            if !recv_done && let Poll::Ready(r) = recv.as_mut().poll(cx) {
+                if r.is_err() {
+                    return Poll::Ready(r);
+                }
+                recv_done = true;
+            }
+            if !send_done && let Poll::Ready(r) = send.as_mut().poll(cx) {
+                if r.is_err() {
+                    return Poll::Ready(r);
+                }
+                send_done = true;
+            }
+            if recv_done && send_done {
+                Poll::Ready(Ok(()))
+            } else {
+                Poll::Pending
+            }
+        })
+        .await
     }
 }
 
@@ -312,6 +356,23 @@ impl SendHalf {
         }
     }
 
+    /// Waits until the write half has terminated: `Ok(())` once our FIN was sent and the peer
+    /// has everything (or the stream is gone after it); an error with the peer's STOP_SENDING
+    /// code (`remote = true`), our own reset code (at once, `remote = false`) or the
+    /// connection's close reason. While the half is open this waits for the peer to stop it
+    /// or the connection to end. Cancel-safe.
+    pub async fn closed(&mut self) -> Result<()> {
+        if let WriteState::Reset(code) = self.state {
+            return Err(Error::local(code));
+        }
+        match self.inner.stopped().await {
+            Ok(None) => Ok(()),
+            Ok(Some(code)) => Err(Error::remote(Code::from_wire(code.into_inner()))),
+            Err(quinn::StoppedError::ConnectionLost(e)) => Err(connection_error(&e)),
+            Err(_) => Err(Error::local(Code::InternalError)),
+        }
+    }
+
     fn write_error(&self, e: WriteError) -> Error {
         match e {
             WriteError::Stopped(code) => Error::remote(Code::from_wire(code.into_inner())),
@@ -331,6 +392,22 @@ impl RecvHalf {
         if self.cancelled.is_none() {
             self.cancelled = Some(code);
             let _ = self.inner.stop(varint(code));
+        }
+    }
+
+    /// Waits until the read half has terminated: `Ok(())` once the peer's FIN arrived and every
+    /// byte was read; an error with the peer's RESET code (`remote = true`), our own
+    /// [`RecvHalf::cancel_read`] code (at once, `remote = false`) or the connection's close
+    /// reason. Cancel-safe.
+    pub async fn closed(&mut self) -> Result<()> {
+        if let Some(code) = self.cancelled {
+            return Err(Error::local(code));
+        }
+        match self.inner.received_reset().await {
+            Ok(None) => Ok(()),
+            Ok(Some(code)) => Err(Error::remote(Code::from_wire(code.into_inner()))),
+            Err(quinn::ResetError::ConnectionLost(e)) => Err(connection_error(&e)),
+            Err(_) => Err(Error::local(Code::InternalError)),
         }
     }
 
