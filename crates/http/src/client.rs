@@ -15,6 +15,17 @@
 //! 4. sets the origin's clock offset from the verified `Date`;
 //! 5. on a verified 401, retries **once**: keyline-http-v1 with the server nonce from
 //!    `Accept-Signature`, NIP-98 with the corrected clock.
+//!
+//! ## Sealed bodies (B.11)
+//!
+//! With [`SignedClient::sealed`] (every request with a body) or [`SignedClient::send_sealed`]
+//! (one request), the body is sealed with HPKE to the server's key: the client fetches the
+//! key configuration from `/.well-known/keyline-http` (a signed response, verified like any
+//! other against the configured or pinned server key, and cached per origin), seals the body
+//! and its content type bound to this request's `keyid` and `nonce`, signs the ciphertext,
+//! and opens the sealed response. [`SignedResponse::body`] and its `Content-Type` are then the
+//! inner ones. A body-less sealed request carries the encapsulation of an empty plaintext in
+//! the `Keyline-Seal` header (covered by the signature), and its response is sealed too.
 
 use std::collections::HashMap;
 use std::fmt;
@@ -29,6 +40,10 @@ use crate::nonce::encode_nonce;
 use crate::random::{OsRandom, RandomSource, bytes};
 use crate::request::{SentRequest, SignOptions, sign_request};
 use crate::response::verify_response;
+use crate::seal::{
+    KeyConfig, SEALED_CONTENT_TYPE, SenderContext, WELL_KNOWN_PATH, is_sealed_content_type,
+    open_response, seal_request,
+};
 
 /// The pin-store protocol name of keyline-http servers.
 pub const PIN_PROTOCOL: &str = "http";
@@ -85,6 +100,9 @@ pub struct SignedResponse {
     pub server_key: PublicKey,
     /// Whether the request was retried after a 401.
     pub retried: bool,
+    /// Whether the request body was sealed and the response opened (B.11): `body` and the
+    /// `Content-Type` line are then the inner ones.
+    pub sealed: bool,
 }
 
 /// A client that signs requests and accepts only responses signed by the server's key.
@@ -97,6 +115,8 @@ pub struct SignedClient {
     random: Arc<dyn RandomSource>,
     offsets: Mutex<HashMap<String, i64>>,
     max_response_bytes: usize,
+    seal: bool,
+    key_configs: Mutex<HashMap<String, (u8, [u8; 32])>>,
 }
 
 impl fmt::Debug for SignedClient {
@@ -105,6 +125,7 @@ impl fmt::Debug for SignedClient {
             .field("key", &self.key)
             .field("scheme", &self.scheme)
             .field("trust", &self.trust)
+            .field("seal", &self.seal)
             .finish_non_exhaustive()
     }
 }
@@ -126,7 +147,16 @@ impl SignedClient {
             random: Arc::new(OsRandom),
             offsets: Mutex::new(HashMap::new()),
             max_response_bytes: DEFAULT_MAX_RESPONSE_BYTES,
+            seal: false,
+            key_configs: Mutex::new(HashMap::new()),
         })
+    }
+
+    /// Seals every request (B.11; keyline-http-v1 only): the body, or for a body-less request
+    /// an empty plaintext in the `Keyline-Seal` header, so that the response is sealed.
+    pub fn sealed(mut self, seal: bool) -> Self {
+        self.seal = seal;
+        self
     }
 
     /// Signs with `scheme` (NIP-98 needs a BIP340 key).
@@ -192,6 +222,131 @@ impl SignedClient {
         headers: &[(&str, &str)],
         body: Vec<u8>,
     ) -> Result<SignedResponse> {
+        self.send_with(method, url, headers, body, self.seal).await
+    }
+
+    /// Like [`send`](Self::send), with the body sealed to the server's HPKE key (B.11),
+    /// whatever [`sealed`](Self::sealed) says. A body-less request sends `Keyline-Seal`.
+    pub async fn send_sealed(
+        &self,
+        method: &str,
+        url: &str,
+        headers: &[(&str, &str)],
+        body: Vec<u8>,
+    ) -> Result<SignedResponse> {
+        self.send_with(method, url, headers, body, true).await
+    }
+
+    /// Fetches `GET <origin>/.well-known/keyline-http` (signed, verified against the server
+    /// key like any response) and parses it; the response's signing key must be listed in
+    /// `signing_keys`. `url` may be any URL of the origin.
+    pub async fn key_config(&self, url: &str) -> Result<KeyConfig> {
+        let url = url::Url::parse(url).map_err(|e| InvalidInput::Message(format!("URL: {e}")))?;
+        let origin = url.origin().ascii_serialization();
+        let well_known = format!("{origin}{WELL_KNOWN_PATH}");
+        let response = self
+            .exchange("GET", &well_known, &[], Vec::new(), None)
+            .await?;
+        if response.status != 200 {
+            return Err(Error::ServerKey(format!(
+                "key configuration: status {}",
+                response.status
+            )));
+        }
+        let config = KeyConfig::from_json(&response.body)?;
+        if !config.signing_keys.contains(&response.server_key.keyid()) {
+            return Err(Error::ServerKey(
+                "key configuration does not list the server's signing key".into(),
+            ));
+        }
+        Ok(config)
+    }
+
+    /// The cached (or freshly fetched) HPKE key of `origin`: `(key_id, public key)`.
+    async fn hpke_key(&self, origin: &str) -> Result<(u8, [u8; 32])> {
+        if let Some(key) = self
+            .key_configs
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .get(origin)
+        {
+            return Ok(*key);
+        }
+        let key = self
+            .key_config(origin)
+            .await?
+            .select()
+            .ok_or_else(|| Error::ServerKey("no HPKE key with a supported suite".into()))?;
+        self.key_configs
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .insert(origin.to_string(), key);
+        Ok(key)
+    }
+
+    /// Seals `body` (with its content type) into `request` for `nonce`.
+    fn seal_into(
+        &self,
+        request: &mut Request,
+        (key_id, public): (u8, [u8; 32]),
+        nonce: &str,
+        content_type: &str,
+        body: &[u8],
+    ) -> Result<SenderContext> {
+        let ikm_e = zeroize::Zeroizing::new(bytes::<32>(&*self.random)?);
+        let (sealed, context) = seal_request(
+            &public,
+            key_id,
+            &self.key.public_key().keyid(),
+            nonce,
+            content_type,
+            body,
+            &ikm_e,
+        )?;
+        if body.is_empty() {
+            request
+                .headers
+                .set("Keyline-Seal", crate::seal::seal_header_value(&sealed));
+        } else {
+            request.headers.set("Content-Type", SEALED_CONTENT_TYPE);
+            request.body = sealed;
+        }
+        Ok(context)
+    }
+
+    async fn send_with(
+        &self,
+        method: &str,
+        url: &str,
+        headers: &[(&str, &str)],
+        body: Vec<u8>,
+        seal: bool,
+    ) -> Result<SignedResponse> {
+        if seal && self.scheme != ClientScheme::KeylineHttpV1 {
+            return Err(InvalidInput::Message("sealed bodies need keyline-http-v1".into()).into());
+        }
+        let seal_key = if seal {
+            let parsed =
+                url::Url::parse(url).map_err(|e| InvalidInput::Message(format!("URL: {e}")))?;
+            Some(
+                self.hpke_key(&parsed.origin().ascii_serialization())
+                    .await?,
+            )
+        } else {
+            None
+        };
+        self.exchange(method, url, headers, body, seal_key).await
+    }
+
+    /// Sign, send, verify, retry once on a 401; seals to `seal_key` when given.
+    async fn exchange(
+        &self,
+        method: &str,
+        url: &str,
+        headers: &[(&str, &str)],
+        body: Vec<u8>,
+        seal_key: Option<(u8, [u8; 32])>,
+    ) -> Result<SignedResponse> {
         let mut url =
             url::Url::parse(url).map_err(|e| InvalidInput::Message(format!("URL: {e}")))?;
         url.set_fragment(None);
@@ -212,8 +367,24 @@ impl SignedClient {
                     .headers
                     .push("Content-Type", "application/octet-stream");
             }
-            let sent = self.sign(&mut request, &origin, server_nonce.take())?;
-            let response = self.transmit(&url, &request).await?;
+            let mut nonce = server_nonce.take();
+            let context = if let Some(seal_key) = seal_key {
+                // The nonce is bound into the HPKE info: choose it before sealing.
+                let n = match nonce {
+                    Some(n) => n,
+                    None => encode_nonce(&bytes::<{ crate::limits::CLIENT_NONCE_BYTES }>(
+                        &*self.random,
+                    )?),
+                };
+                let inner_type = request.headers.combined("content-type").unwrap_or_default();
+                let context = self.seal_into(&mut request, seal_key, &n, &inner_type, &body)?;
+                nonce = Some(n);
+                Some(context)
+            } else {
+                None
+            };
+            let sent = self.sign(&mut request, &origin, nonce)?;
+            let mut response = self.transmit(&url, &request).await?;
             let received_at = self.clock.unix_now();
             let server_key = self.verify(&origin, &response, &sent).await?;
             if let Some(date) = response
@@ -239,12 +410,23 @@ impl SignedClient {
                     continue;
                 }
             }
+            if let Some(context) = &context {
+                if response.status == 400 {
+                    // Perhaps a rotated key: fetch the configuration again next time.
+                    self.key_configs
+                        .lock()
+                        .unwrap_or_else(PoisonError::into_inner)
+                        .remove(&origin);
+                }
+                open_sealed_response(context, &mut response)?;
+            }
             return Ok(SignedResponse {
                 status: response.status,
                 headers: response.headers,
                 body: response.body,
                 server_key,
                 retried,
+                sealed: context.is_some(),
             });
         }
     }
@@ -336,4 +518,27 @@ impl SignedClient {
         }
         Ok(presented)
     }
+}
+
+/// Opens the (verified) response to a sealed request in place. Responses without content (the
+/// layer's own 400/401/413/429) are not sealed; any other unsealed response is an error.
+fn open_sealed_response(context: &SenderContext, response: &mut Response) -> Result<()> {
+    let sealed = response
+        .headers
+        .combined("content-type")
+        .is_some_and(|ct| is_sealed_content_type(&ct));
+    if !sealed {
+        if response.has_content() {
+            return Err(Malformed::Sealed("the response to a sealed request is not sealed").into());
+        }
+        return Ok(());
+    }
+    let (content_type, body) = open_response(context, &response.body)?;
+    response.headers.remove("content-type");
+    response.headers.remove("content-length");
+    if !content_type.is_empty() {
+        response.headers.push("Content-Type", content_type);
+    }
+    response.body = body;
+    Ok(())
 }

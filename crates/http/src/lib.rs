@@ -60,8 +60,14 @@
 //!   `method`, `payload`, window, replay; every method including `DELETE`).
 //! - [`seal`]: the cryptographic core of HPKE sealed bodies (B.11) for the default suite
 //!   (X25519 / HKDF-SHA256 / ChaCha20-Poly1305): sealing and opening requests with `keyid` and
-//!   `nonce` bound into `info`, and the OHTTP-style sealed response. Checked against RFC 9180
-//!   Appendix A (A.1 and A.2, all modes).
+//!   `nonce` bound into `info`, and the OHTTP-style sealed response, plus the key
+//!   configuration document ([`seal::KeyConfig`]). Checked against RFC 9180 Appendix A (A.1
+//!   and A.2, all modes). The layer serves `GET /.well-known/keyline-http` (signed), verifies
+//!   a sealed request's signature over the ciphertext first, opens it at B.5 step 9 (failure:
+//!   400), hands the handler the inner body and content type, and seals the response;
+//!   [`SignedClient::sealed`] / [`SignedClient::send_sealed`] fetch and verify the key
+//!   configuration, seal (the body, or `Keyline-Seal` for a body-less request), and open the
+//!   response.
 //! - [`server`] (feature `server`, default on): [`KeylineHttpLayer`], a tower layer for axum
 //!   0.8 — original URI + configured public origin, body limit while reading (413), uniform
 //!   signed 401 with a fresh server nonce, signed 400/413/429, [`VerifiedPeer`] in the request
@@ -77,10 +83,8 @@
 //!
 //! - In the layer: CORS preflight handling, a streaming (unbuffered) path for large handler
 //!   responses, authorization policy hooks (allow-lists) beyond `VerifiedPeer`.
-//! - Sealed bodies in the request/response flow (B.11): [`seal`] is not yet called by
-//!   [`verify_request`]/[`sign_request`]; `Keyline-Seal` is not parsed, and a request covering
-//!   `keyline-seal` is refused as [`Error::Unsupported`] (400). AES-128-GCM sealing, key
-//!   rotation and `/.well-known/keyline-http` are not implemented.
+//! - Sealed bodies (B.11): AES-128-GCM sealing (only ChaCha20-Poly1305 is offered; several
+//!   HPKE keys can be configured for rotation, but nothing schedules or persists them).
 //! - The crypto-sessions v1.1.10 verify-only compatibility mode (Part A, feature
 //!   `compat-crypto-sessions`).
 //! - The `keyline http` CLI wiring, a shared (sqlx) replay store.

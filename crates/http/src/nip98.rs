@@ -318,6 +318,7 @@ pub fn verify(
         },
         nonce: event.id,
         binding: RequestBinding::of(request),
+        keyline_seal: false,
     })
 }
 

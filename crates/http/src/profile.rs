@@ -28,7 +28,7 @@ pub enum Shape {
     /// A request with content: `("@method" "@target-uri" "content-type" "content-digest")`.
     RequestWithBody,
     /// A body-less request asking for a sealed response:
-    /// `("@method" "@target-uri" "keyline-seal")` (sealing is not implemented yet).
+    /// `("@method" "@target-uri" "keyline-seal")` (B.11).
     RequestSealed,
     /// A response without content: `("@status" "date" "@method";req "@target-uri";req)`.
     Response,

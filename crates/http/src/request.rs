@@ -91,6 +91,9 @@ pub struct Verified {
     pub nonce: String,
     /// What the response binds to.
     pub binding: RequestBinding,
+    /// The signature covers `keyline-seal`: a body-less request asking for a sealed response
+    /// (B.11); the server opens its `Keyline-Seal` header.
+    pub keyline_seal: bool,
 }
 
 /// Server-side verification settings. Defaults come from [`crate::limits`].
@@ -200,6 +203,8 @@ pub fn sign_request(
             .headers
             .push("Content-Digest", content_digest(&request.body));
         Shape::RequestWithBody
+    } else if request.headers.contains("keyline-seal") {
+        Shape::RequestSealed
     } else {
         Shape::Request
     };
@@ -340,7 +345,12 @@ fn verify_v1(
     match (sig1.shape, has_content) {
         (Shape::Request, false) | (Shape::RequestWithBody, true) => {}
         (Shape::Request | Shape::RequestWithBody, _) => return Err(Malformed::BodyShape.into()),
-        (Shape::RequestSealed, _) => return Err(Error::Unsupported("sealed requests (B.11)")),
+        (Shape::RequestSealed, false) => {
+            if !request.headers.contains("keyline-seal") {
+                return Err(Malformed::MissingField("keyline-seal").into());
+            }
+        }
+        (Shape::RequestSealed, true) => return Err(Malformed::BodyShape.into()),
         _ => return Err(Malformed::CoveredComponents.into()),
     }
     let digest = if has_content {
@@ -397,6 +407,7 @@ fn verify_v1(
         },
         nonce: params.nonce.clone(),
         binding: RequestBinding::of(request),
+        keyline_seal: sig1.shape == Shape::RequestSealed,
     })
 }
 

@@ -15,8 +15,11 @@
 //! `body = response_nonce ‖ Seal(key, nonce, "", pt)`.
 //!
 //! Randomness is an argument: the ephemeral key comes from a 32-byte `ikm_e` (DeriveKeyPair
-//! input) and the response nonce is passed in. Not yet wired into [`crate::verify_request`]
-//! (which still refuses `keyline-seal` coverage); this module is the cryptographic core.
+//! input) and the response nonce is passed in. The server layer ([`crate::server`]) opens
+//! sealed request bodies after [`crate::verify_request`] and seals the responses; the client
+//! ([`crate::client`]) fetches the [`KeyConfig`] from [`WELL_KNOWN_PATH`] and seals. A
+//! body-less request asking for a sealed response carries the encapsulation of an empty
+//! plaintext (`0x0000`) in the `Keyline-Seal` header ([`seal_header_value`]).
 
 use chacha20poly1305::aead::{Aead as _, KeyInit};
 use hpke::{Deserializable, Kem as _, OpModeR, OpModeS, Serializable};
@@ -44,6 +47,153 @@ pub const TAG_LEN: usize = 16;
 pub const RESPONSE_NONCE_LEN: usize = 32;
 /// Longest inner content type (visible ASCII).
 pub const MAX_INNER_CONTENT_TYPE: usize = 255;
+
+/// Content type of a sealed request or response body.
+pub const SEALED_CONTENT_TYPE: &str = "application/keyline-sealed";
+/// Path of the key configuration (B.11).
+pub const WELL_KNOWN_PATH: &str = "/.well-known/keyline-http";
+/// Largest overhead of a sealed request body over its inner body:
+/// header, `enc`, tag, content-type length and the longest content type (B.11 limits).
+pub const SEAL_OVERHEAD: usize = HEADER_LEN + ENC_LEN + TAG_LEN + 2 + MAX_INNER_CONTENT_TYPE;
+
+/// The `Keyline-Seal` header value (an RFC 9651 Byte Sequence) of an encapsulation.
+pub fn seal_header_value(sealed: &[u8]) -> String {
+    use sfv::FieldType as _;
+    sfv::Item::new(sealed.to_vec()).serialize()
+}
+
+/// Parses a `Keyline-Seal` header value (a Byte Sequence, no parameters).
+pub fn parse_seal_header(value: &str) -> Result<Vec<u8>> {
+    let item: sfv::Item = sfv::Parser::new(value)
+        .parse()
+        .map_err(|_| Malformed::StructuredField("keyline-seal"))?;
+    match item {
+        sfv::Item {
+            bare_item: sfv::BareItem::ByteSequence(bytes),
+            params,
+        } if params.is_empty() => Ok(bytes),
+        _ => Err(Malformed::WrongType("keyline-seal").into()),
+    }
+}
+
+/// Whether a `Content-Type` value is [`SEALED_CONTENT_TYPE`] (parameters ignored, case-insensitive).
+pub fn is_sealed_content_type(value: &str) -> bool {
+    value
+        .split(';')
+        .next()
+        .is_some_and(|t| t.trim().eq_ignore_ascii_case(SEALED_CONTENT_TYPE))
+}
+
+/// One HPKE suite of a key configuration entry.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct SuiteConfig {
+    /// KDF id.
+    pub kdf_id: u16,
+    /// AEAD id.
+    pub aead_id: u16,
+}
+
+/// One HPKE key of the key configuration.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct HpkeKeyConfig {
+    /// The one-byte key id.
+    pub key_id: u8,
+    /// KEM id (0x0020).
+    pub kem_id: u16,
+    /// The X25519 public key, base64url without padding.
+    pub public_key: String,
+    /// Supported suites, preferred first.
+    pub suites: Vec<SuiteConfig>,
+}
+
+/// Freshness settings announced in the key configuration.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct SkewConfig {
+    /// Max age of `created`, seconds.
+    pub max_age: u64,
+    /// Max future skew, seconds.
+    pub max_future: u64,
+}
+
+/// The JSON document served at [`WELL_KNOWN_PATH`] (B.11).
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct KeyConfig {
+    /// `"keyline-http-v1"`.
+    pub profile: String,
+    /// The server's signing keys (`keyid` strings).
+    pub signing_keys: Vec<String>,
+    /// The HPKE keys.
+    pub hpke_keys: Vec<HpkeKeyConfig>,
+    /// The plain body limit.
+    pub max_body_bytes: usize,
+    /// Freshness settings.
+    pub skew: SkewConfig,
+}
+
+impl KeyConfig {
+    /// The configuration announcing `keys` (default suite only).
+    pub fn new(
+        signing_keys: Vec<String>,
+        keys: &[HpkeKeyPair],
+        max_body_bytes: usize,
+        skew: SkewConfig,
+    ) -> Self {
+        use base64::Engine as _;
+        Self {
+            profile: crate::profile::TAG.to_string(),
+            signing_keys,
+            hpke_keys: keys
+                .iter()
+                .map(|k| HpkeKeyConfig {
+                    key_id: k.key_id(),
+                    kem_id: KEM_ID,
+                    public_key: base64::engine::general_purpose::URL_SAFE_NO_PAD
+                        .encode(k.public_key()),
+                    suites: vec![SuiteConfig {
+                        kdf_id: KDF_ID,
+                        aead_id: AEAD_ID,
+                    }],
+                })
+                .collect(),
+            max_body_bytes,
+            skew,
+        }
+    }
+
+    /// Parses the JSON document; the profile must be `keyline-http-v1`.
+    pub fn from_json(json: &[u8]) -> Result<Self> {
+        let config: Self = serde_json::from_slice(json)
+            .map_err(|_| Malformed::Sealed("invalid key configuration"))?;
+        if config.profile != crate::profile::TAG {
+            return Err(Malformed::Sealed("key configuration of another profile").into());
+        }
+        Ok(config)
+    }
+
+    /// The JSON document.
+    pub fn to_json(&self) -> Vec<u8> {
+        serde_json::to_vec(self).unwrap_or_default()
+    }
+
+    /// The first key offering the default suite (what a client seals to): `(key_id, public key)`.
+    pub fn select(&self) -> Option<(u8, [u8; 32])> {
+        use base64::Engine as _;
+        self.hpke_keys
+            .iter()
+            .filter(|k| k.kem_id == KEM_ID)
+            .filter(|k| {
+                k.suites
+                    .iter()
+                    .any(|s| (s.kdf_id, s.aead_id) == (KDF_ID, AEAD_ID))
+            })
+            .find_map(|k| {
+                let pk = base64::engine::general_purpose::URL_SAFE_NO_PAD
+                    .decode(&k.public_key)
+                    .ok()?;
+                Some((k.key_id, pk.try_into().ok()?))
+            })
+    }
+}
 
 const REQUEST_LABEL: &[u8] = b"keyline-http-v1 request";
 const RESPONSE_LABEL: &[u8] = b"keyline-http-v1 response";
@@ -104,14 +254,23 @@ impl SealHeader {
 /// The HPKE `info` of a sealed request: binds the plaintext to the signer's `keyid` and
 /// `nonce`.
 pub fn request_info(header: &SealHeader, keyid: &str, nonce: &str) -> Vec<u8> {
-    let mut info = Vec::with_capacity(REQUEST_LABEL.len() + 10 + keyid.len() + nonce.len());
-    info.extend_from_slice(REQUEST_LABEL);
+    labelled_info(REQUEST_LABEL, header, Some((keyid, nonce)))
+}
+
+/// `label ‖ 0x00 ‖ hdr`, followed by `0x00 ‖ keyid ‖ 0x00 ‖ nonce` when `binding` is given.
+/// With the label `"message/bhttp request"` and no binding this is RFC 9458's `info`.
+pub fn labelled_info(label: &[u8], header: &SealHeader, binding: Option<(&str, &str)>) -> Vec<u8> {
+    let extra = binding.map_or(0, |(k, n)| 2 + k.len() + n.len());
+    let mut info = Vec::with_capacity(label.len() + 1 + HEADER_LEN + extra);
+    info.extend_from_slice(label);
     info.push(0);
     info.extend_from_slice(&header.to_bytes());
-    info.push(0);
-    info.extend_from_slice(keyid.as_bytes());
-    info.push(0);
-    info.extend_from_slice(nonce.as_bytes());
+    if let Some((keyid, nonce)) = binding {
+        info.push(0);
+        info.extend_from_slice(keyid.as_bytes());
+        info.push(0);
+        info.extend_from_slice(nonce.as_bytes());
+    }
     info
 }
 
@@ -328,18 +487,32 @@ fn response_keys(
     enc: &[u8; ENC_LEN],
     response_nonce: &[u8; RESPONSE_NONCE_LEN],
 ) -> (Zeroizing<[u8; 32]>, [u8; 12]) {
-    let mut salt = [0u8; ENC_LEN + RESPONSE_NONCE_LEN];
-    salt[..ENC_LEN].copy_from_slice(enc);
-    salt[ENC_LEN..].copy_from_slice(response_nonce);
-    let hk = hkdf::Hkdf::<sha2::Sha256>::new(Some(&salt), secret);
     let mut key = Zeroizing::new([0u8; 32]);
     let mut nonce = [0u8; 12];
     // 32 and 12 bytes are far below HKDF-SHA256's 8160-byte limit.
-    hk.expand(b"key", key.as_mut())
-        .unwrap_or_else(|_| unreachable!("HKDF output length"));
-    hk.expand(b"nonce", &mut nonce)
+    response_key_schedule(secret, enc, response_nonce, key.as_mut(), &mut nonce)
         .unwrap_or_else(|_| unreachable!("HKDF output length"));
     (key, nonce)
+}
+
+/// The RFC 9458 §4.4 key schedule for any suite: `salt = enc ‖ response_nonce`,
+/// `prk = Extract(salt, secret)`, `key = Expand(prk, "key", key.len())`,
+/// `nonce = Expand(prk, "nonce", nonce.len())` (HKDF-SHA256).
+pub fn response_key_schedule(
+    secret: &[u8],
+    enc: &[u8],
+    response_nonce: &[u8],
+    key: &mut [u8],
+    nonce: &mut [u8],
+) -> Result<()> {
+    let mut salt = Vec::with_capacity(enc.len() + response_nonce.len());
+    salt.extend_from_slice(enc);
+    salt.extend_from_slice(response_nonce);
+    let hk = hkdf::Hkdf::<sha2::Sha256>::new(Some(&salt), secret);
+    let too_long = |_| Error::from(InvalidInput::Message("HKDF output too long".into()));
+    hk.expand(b"key", key).map_err(too_long)?;
+    hk.expand(b"nonce", nonce).map_err(too_long)?;
+    Ok(())
 }
 
 fn chacha(key: &[u8; 32]) -> chacha20poly1305::ChaCha20Poly1305 {

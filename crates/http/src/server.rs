@@ -14,6 +14,18 @@
 //!    runs; its response is buffered and signed with the server key, bound to the request
 //!    (B.10), with `Date` added.
 //!
+//! ## Sealed bodies (B.11)
+//!
+//! `GET /.well-known/keyline-http` (the original URI's path) is answered by the layer itself:
+//! the signed [`KeyConfig`](crate::seal::KeyConfig) of [`ServerConfig::hpke_keys`], not
+//! verified, `Cache-Control: no-store`. A request with `Content-Type:
+//! application/keyline-sealed` is verified as usual over the ciphertext (body limit raised by
+//! the sealing overhead; a tampered body fails the digest or signature: the uniform 401), then
+//! opened with the signature's `keyid` and `nonce` (B.5 step 9: unknown key id or suite, or a
+//! body that does not open under this binding, is 400). The handler sees the inner body and
+//! `Content-Type`; its response is sealed under the exported key and the signature covers the
+//! sealed body.
+//!
 //! ## Per-route modes (B.17)
 //!
 //! Every path is [`RouteMode::Protected`] unless listed with [`ServerConfig::public_path`]
@@ -59,6 +71,10 @@ use crate::random::{OsRandom, RandomSource, bytes};
 use crate::replay::{MemoryReplayCache, ReplayCache};
 use crate::request::{PeerKey, RequestBinding, Scheme, VerifiedPeer, VerifyConfig, verify_request};
 use crate::response::{Challenge, response_nonce, sign_response, unauthorized_response};
+use crate::seal::{
+    HpkeKeyPair, KeyConfig, ReceiverContext, SEAL_OVERHEAD, SEALED_CONTENT_TYPE, SkewConfig,
+    WELL_KNOWN_PATH, is_sealed_content_type, open_request, seal_response,
+};
 use crate::uri::PublicOrigin;
 
 /// A replay cache shared by every request of a server (and by several layers, if they share
@@ -93,6 +109,9 @@ pub struct ServerConfig {
     pub public_paths: Vec<String>,
     /// Paths the layer leaves alone.
     pub bypass_paths: Vec<String>,
+    /// HPKE keys for sealed bodies (B.11), announced at [`WELL_KNOWN_PATH`]; one fresh key
+    /// with `key_id` 1 by default. Empty: sealed requests are refused (400).
+    pub hpke_keys: Vec<HpkeKeyPair>,
 }
 
 impl fmt::Debug for ServerConfig {
@@ -104,6 +123,7 @@ impl fmt::Debug for ServerConfig {
             .field("random", &self.random)
             .field("public_paths", &self.public_paths)
             .field("bypass_paths", &self.bypass_paths)
+            .field("hpke_keys", &self.hpke_keys)
             .finish_non_exhaustive()
     }
 }
@@ -111,7 +131,7 @@ impl fmt::Debug for ServerConfig {
 impl ServerConfig {
     /// Defaults for `origin` and `key`: limits from [`crate::limits`], a fresh random server
     /// nonce key, an in-memory replay cache, the system clock and the OS RNG, every path
-    /// protected.
+    /// protected, one fresh HPKE key (`key_id` 1).
     pub fn new(origin: PublicOrigin, key: SigningKey) -> Result<Self> {
         let mut verify = VerifyConfig::new(origin);
         verify.server_nonce_key = Some(ServerNonceKey::generate()?);
@@ -123,7 +143,28 @@ impl ServerConfig {
             random: Arc::new(OsRandom),
             public_paths: Vec::new(),
             bypass_paths: Vec::new(),
+            hpke_keys: vec![HpkeKeyPair::generate(1)?],
         })
+    }
+
+    /// Uses `keys` for sealed bodies (replacing the default key); during a rotation list the
+    /// new key first and keep the old one for the grace period (B.11).
+    pub fn with_hpke_keys(mut self, keys: Vec<HpkeKeyPair>) -> Self {
+        self.hpke_keys = keys;
+        self
+    }
+
+    /// The key configuration served at [`WELL_KNOWN_PATH`].
+    pub fn key_config(&self) -> KeyConfig {
+        KeyConfig::new(
+            vec![self.key.public_key().keyid()],
+            &self.hpke_keys,
+            self.verify.max_body_bytes,
+            SkewConfig {
+                max_age: self.verify.max_age,
+                max_future: self.verify.max_future,
+            },
+        )
     }
 
     /// Uses `clock` (tests: `keyline_core::ManualClock`).
@@ -363,6 +404,7 @@ async fn sign_inner(
     response: AxumResponse,
     binding: &RequestBinding,
     nonce: &str,
+    sealed: Option<&ReceiverContext>,
 ) -> AxumResponse {
     let head = binding.method == "HEAD";
     let (parts, body) = response.into_parts();
@@ -380,6 +422,25 @@ async fn sign_inner(
         core.headers.remove("transfer-encoding");
     } else {
         core.body = body.to_vec();
+    }
+    if let (Some(context), false) = (sealed, head) {
+        // B.11: the response to an opened sealed request is always sealed.
+        let inner_type = core.headers.combined("content-type").unwrap_or_else(|| {
+            if core.body.is_empty() {
+                String::new()
+            } else {
+                "application/octet-stream".to_string()
+            }
+        });
+        let sealed_body = bytes::<{ crate::seal::RESPONSE_NONCE_LEN }>(&*config.random)
+            .and_then(|nonce| seal_response(context, &nonce, &inner_type, &core.body));
+        match sealed_body {
+            Ok(sealed_body) => core.body = sealed_body,
+            Err(error) => return answer(Err(error)),
+        }
+        core.headers.remove("content-length");
+        core.headers.remove("content-digest");
+        core.headers.set("content-type", SEALED_CONTENT_TYPE);
     }
     answer(config.sign(&mut core, binding, nonce).map(|()| core))
 }
@@ -416,6 +477,10 @@ where
         return Ok(answer(config.failure(&core, &error, now)));
     }
 
+    if uri.path() == WELL_KNOWN_PATH && matches!(parts.method.as_str(), "GET" | "HEAD") {
+        return Ok(answer(key_config_response(&config, &core, now)));
+    }
+
     if mode == RouteMode::Public {
         let binding = RequestBinding::of(&core);
         let nonce = match response_nonce(&core).map_or_else(|| config.server_nonce(now), Ok) {
@@ -425,11 +490,20 @@ where
         let response = inner
             .call(axum::http::Request::from_parts(parts, body))
             .await?;
-        return Ok(sign_inner(&config, response, &binding, &nonce).await);
+        return Ok(sign_inner(&config, response, &binding, &nonce, None).await);
     }
 
-    // Read the body under the limit (B.5 step 5).
-    let limit = config.verify.max_body_bytes;
+    // Read the body under the limit (B.5 step 5); a sealed body may carry the sealing overhead.
+    let sealed = parts
+        .headers
+        .get_all(axum::http::header::CONTENT_TYPE)
+        .iter()
+        .any(|v| v.to_str().is_ok_and(is_sealed_content_type));
+    let limit = if sealed {
+        config.verify.max_body_bytes.saturating_add(SEAL_OVERHEAD)
+    } else {
+        config.verify.max_body_bytes
+    };
     let body: Bytes = match Limited::new(body, limit).collect().await {
         Ok(collected) => collected.to_bytes(),
         Err(error) => {
@@ -450,7 +524,13 @@ where
 
     let verified = {
         let mut cache = config.replay.lock().unwrap_or_else(PoisonError::into_inner);
-        verify_request(&core, &config.verify, now, &mut *cache)
+        if sealed {
+            let mut verify = config.verify.clone();
+            verify.max_body_bytes = limit;
+            verify_request(&core, &verify, now, &mut *cache)
+        } else {
+            verify_request(&core, &config.verify, now, &mut *cache)
+        }
     };
     let verified = match verified {
         Ok(verified) => verified,
@@ -466,10 +546,122 @@ where
     };
     tracing::debug!(key = %peer_keyid(&verified.peer.key), "keyline-http: request verified");
     parts.extensions.insert(verified.peer);
+    let (body, context) = if verified.keyline_seal {
+        // A body-less request asking for a sealed response: open its `Keyline-Seal`.
+        match open_seal_header(&config, &verified, &core) {
+            Ok(context) => (body, Some(context)),
+            Err(error) => {
+                tracing::debug!(
+                    code = error.code(),
+                    key = %peer_keyid(&verified.peer.key),
+                    "keyline-http: Keyline-Seal refused"
+                );
+                return Ok(answer(config.failure(&core, &error, now)));
+            }
+        }
+    } else if sealed {
+        // B.5 step 9: open after the signature, replay and policy checks.
+        match open_sealed(&config, &verified, &core.body) {
+            Ok((content_type, inner_body, context)) => {
+                let headers = &mut parts.headers;
+                headers.remove(axum::http::header::CONTENT_TYPE);
+                headers.remove(axum::http::header::CONTENT_LENGTH);
+                headers.remove("content-digest");
+                if !content_type.is_empty() {
+                    // `unframe` admits visible ASCII and spaces only: a valid header value.
+                    if let Ok(value) = HeaderValue::try_from(content_type) {
+                        headers.insert(axum::http::header::CONTENT_TYPE, value);
+                    }
+                }
+                if let Ok(value) = HeaderValue::try_from(inner_body.len().to_string()) {
+                    headers.insert(axum::http::header::CONTENT_LENGTH, value);
+                }
+                (Bytes::from(inner_body), Some(context))
+            }
+            Err(error) => {
+                tracing::debug!(
+                    code = error.code(),
+                    key = %peer_keyid(&verified.peer.key),
+                    "keyline-http: sealed request refused"
+                );
+                return Ok(answer(config.failure(&core, &error, now)));
+            }
+        }
+    } else {
+        (body, None)
+    };
     let response = inner
         .call(axum::http::Request::from_parts(parts, Body::from(body)))
         .await?;
-    Ok(sign_inner(&config, response, &verified.binding, &verified.nonce).await)
+    Ok(sign_inner(
+        &config,
+        response,
+        &verified.binding,
+        &verified.nonce,
+        context.as_ref(),
+    )
+    .await)
+}
+
+/// Opens a verified sealed request body (B.11) with the `keyid` and `nonce` of its signature.
+fn open_sealed(
+    config: &ServerConfig,
+    verified: &crate::request::Verified,
+    sealed: &[u8],
+) -> Result<(String, Vec<u8>, ReceiverContext)> {
+    if verified.peer.scheme != Scheme::KeylineHttpV1 {
+        return Err(crate::error::Malformed::Sealed(
+            "sealed bodies need keyline-http-v1 signatures",
+        )
+        .into());
+    }
+    // The profile admits canonical key ids only, so this is the `keyid` string as signed.
+    let keyid = peer_keyid(&verified.peer.key);
+    let (content_type, body, context) = open_request(
+        sealed,
+        |id| config.hpke_keys.iter().find(|k| k.key_id() == id).cloned(),
+        &keyid,
+        &verified.nonce,
+    )?;
+    if body.len() > config.verify.max_body_bytes {
+        return Err(Error::BodyTooLarge {
+            len: body.len(),
+            limit: config.verify.max_body_bytes,
+        });
+    }
+    Ok((content_type, body, context))
+}
+
+/// Opens the `Keyline-Seal` header of a verified body-less request; its plaintext must be
+/// empty (`0x0000`).
+fn open_seal_header(
+    config: &ServerConfig,
+    verified: &crate::request::Verified,
+    request: &Request,
+) -> Result<ReceiverContext> {
+    let value = request
+        .headers
+        .combined("keyline-seal")
+        .ok_or(crate::error::Malformed::MissingField("keyline-seal"))?;
+    let sealed = crate::seal::parse_seal_header(&value)?;
+    let (content_type, body, context) = open_sealed(config, verified, &sealed)?;
+    if !content_type.is_empty() || !body.is_empty() {
+        return Err(crate::error::Malformed::Sealed("Keyline-Seal carries content").into());
+    }
+    Ok(context)
+}
+
+/// The signed key configuration (B.11): public, `Cache-Control: no-store`.
+fn key_config_response(config: &ServerConfig, request: &Request, now: u64) -> Result<Response> {
+    let nonce = response_nonce(request).map_or_else(|| config.server_nonce(now), Ok)?;
+    let mut response = Response::new(200)
+        .with_header("Content-Type", "application/json")
+        .with_header("Cache-Control", "no-store");
+    if request.method != "HEAD" {
+        response.body = config.key_config().to_json();
+    }
+    config.sign(&mut response, &RequestBinding::of(request), &nonce)?;
+    Ok(response)
 }
 
 /// The canonical `keyid` of a peer key (`ed25519:…` or `bip340:…`).

@@ -261,7 +261,7 @@ fn key_and_profile_errors() {
                 "(\"@method\" \"@target-uri\")",
                 "(\"@method\" \"@target-uri\" \"keyline-seal\")",
             ),
-            "unsupported",
+            "malformed.missing_field",
         ),
         (si.clone() + ";nonce=\"x\"", "malformed.duplicate_key"),
         (

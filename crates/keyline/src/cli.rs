@@ -206,6 +206,10 @@ pub(crate) enum HttpCommand {
         /// Print the status line and headers before the body.
         #[arg(short = 'i', long)]
         include: bool,
+        /// Encrypt the body end to end (HPKE to the server's published key; the response
+        /// comes back sealed too). Needs the keyline scheme.
+        #[arg(long)]
+        seal: bool,
     },
 }
 

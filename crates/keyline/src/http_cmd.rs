@@ -34,6 +34,7 @@ pub(crate) async fn run(home: &Home, command: HttpCommand) -> Result<()> {
             key,
             server_key,
             include,
+            seal,
         } => {
             fetch(
                 home,
@@ -46,6 +47,7 @@ pub(crate) async fn run(home: &Home, command: HttpCommand) -> Result<()> {
                     key,
                     server_key,
                     include,
+                    seal,
                 },
             )
             .await
@@ -120,6 +122,7 @@ struct Fetch {
     key: HttpKey,
     server_key: Option<String>,
     include: bool,
+    seal: bool,
 }
 
 async fn fetch(home: &Home, args: Fetch) -> Result<()> {
@@ -147,7 +150,9 @@ async fn fetch(home: &Home, args: Fetch) -> Result<()> {
             }
         }
     };
-    let client = SignedClient::new(key, trust)?.with_scheme(scheme)?;
+    let client = SignedClient::new(key, trust)?
+        .with_scheme(scheme)?
+        .sealed(args.seal);
     let body = match &args.data {
         None => Vec::new(),
         Some(data) => match data.strip_prefix('@') {
