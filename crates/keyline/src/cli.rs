@@ -182,35 +182,39 @@ pub(crate) enum HttpCommand {
     ///
     /// The server key is pinned on first use (protocol http, peer = the origin); a response
     /// not signed by the pinned key is refused.
-    Fetch {
-        /// The URL.
-        url: String,
-        /// Method.
-        #[arg(short = 'X', long, default_value = "GET")]
-        request: String,
-        /// Body: text, or @FILE to read a file.
-        #[arg(short = 'd', long)]
-        data: Option<String>,
-        /// Extra header "Name: value"; repeatable.
-        #[arg(short = 'H', long = "header")]
-        headers: Vec<String>,
-        /// Signature scheme.
-        #[arg(long, value_enum, default_value = "keyline")]
-        scheme: HttpScheme,
-        /// Which identity key signs (keyline scheme); NIP-98 always uses the secp256k1 key.
-        #[arg(long, value_enum, default_value = "ed25519")]
-        key: HttpKey,
-        /// Trust this server key (keyid, e.g. ed25519:…) instead of the pin store.
-        #[arg(long, value_name = "KEYID")]
-        server_key: Option<String>,
-        /// Print the status line and headers before the body.
-        #[arg(short = 'i', long)]
-        include: bool,
-        /// Encrypt the body end to end (HPKE to the server's published key; the response
-        /// comes back sealed too). Needs the keyline scheme.
-        #[arg(long)]
-        seal: bool,
-    },
+    Fetch(FetchArgs),
+}
+
+/// `keyline http fetch` arguments.
+#[derive(Debug, Args)]
+pub(crate) struct FetchArgs {
+    /// The URL.
+    pub(crate) url: String,
+    /// Method.
+    #[arg(short = 'X', long, default_value = "GET")]
+    pub(crate) request: String,
+    /// Body: text, or @FILE to read a file.
+    #[arg(short = 'd', long)]
+    pub(crate) data: Option<String>,
+    /// Extra header "Name: value"; repeatable.
+    #[arg(short = 'H', long = "header")]
+    pub(crate) headers: Vec<String>,
+    /// Signature scheme.
+    #[arg(long, value_enum, default_value = "keyline")]
+    pub(crate) scheme: HttpScheme,
+    /// Which identity key signs (keyline scheme); NIP-98 always uses the secp256k1 key.
+    #[arg(long, value_enum, default_value = "ed25519")]
+    pub(crate) key: HttpKey,
+    /// Trust this server key (keyid, e.g. ed25519:…) instead of the pin store.
+    #[arg(long, value_name = "KEYID")]
+    pub(crate) server_key: Option<String>,
+    /// Print the status line and headers before the body.
+    #[arg(short = 'i', long)]
+    pub(crate) include: bool,
+    /// Encrypt the body end to end (HPKE to the server's published key; the response
+    /// comes back sealed too). Needs the keyline scheme.
+    #[arg(long)]
+    pub(crate) seal: bool,
 }
 
 /// Which identity key signs HTTP messages.

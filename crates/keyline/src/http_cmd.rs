@@ -9,7 +9,7 @@ use keyline_http::server::ServerConfig;
 use keyline_http::{PublicKey, PublicOrigin, SigningKey};
 use serde_json::json;
 
-use crate::cli::{HttpCommand, HttpKey, HttpScheme};
+use crate::cli::{FetchArgs, HttpCommand, HttpKey, HttpScheme};
 use crate::error::{CliError, Result};
 use crate::identity_cmd::load_or_create;
 use crate::output::announce;
@@ -25,33 +25,7 @@ pub(crate) async fn run(home: &Home, command: HttpCommand) -> Result<()> {
             announce(&service.announcement());
             service.run().await
         }
-        HttpCommand::Fetch {
-            url,
-            request,
-            data,
-            headers,
-            scheme,
-            key,
-            server_key,
-            include,
-            seal,
-        } => {
-            fetch(
-                home,
-                Fetch {
-                    url,
-                    method: request,
-                    data,
-                    headers,
-                    scheme,
-                    key,
-                    server_key,
-                    include,
-                    seal,
-                },
-            )
-            .await
-        }
+        HttpCommand::Fetch(args) => fetch(home, args).await,
     }
 }
 
@@ -113,19 +87,7 @@ impl HttpService {
     }
 }
 
-struct Fetch {
-    url: String,
-    method: String,
-    data: Option<String>,
-    headers: Vec<String>,
-    scheme: HttpScheme,
-    key: HttpKey,
-    server_key: Option<String>,
-    include: bool,
-    seal: bool,
-}
-
-async fn fetch(home: &Home, args: Fetch) -> Result<()> {
+async fn fetch(home: &Home, args: FetchArgs) -> Result<()> {
     let identity = load_or_create(home)?;
     let (key, scheme) = match args.scheme {
         HttpScheme::Keyline => (
@@ -170,7 +132,12 @@ async fn fetch(home: &Home, args: Fetch) -> Result<()> {
         })
         .collect::<Result<Vec<_>>>()?;
     let response = client
-        .send(&args.method.to_ascii_uppercase(), &args.url, &headers, body)
+        .send(
+            &args.request.to_ascii_uppercase(),
+            &args.url,
+            &headers,
+            body,
+        )
         .await?;
     use std::io::Write;
     let mut out = std::io::stdout().lock();

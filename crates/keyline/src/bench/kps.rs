@@ -191,22 +191,7 @@ async fn bulk_through_plain(
     config: &Config,
     bytes: usize,
 ) -> Result<f64> {
-    let (endpoint, client_config) = plain_client(&pin.certhash(), config)?;
-    let connecting = endpoint
-        .connect_with(client_config, at, "127.0.0.1")
-        .map_err(|e| CliError::Failed(format!("bench: plain connect: {e}")))?;
-    let accept = async {
-        server
-            .accept()
-            .await
-            .ok_or_else(|| CliError::Failed("plain endpoint closed".into()))?
-            .await
-            .map_err(|e| CliError::Failed(format!("bench: plain accept: {e}")))
-    };
-    let (server_conn, client_conn) = tokio::join!(accept, connecting);
-    let server_conn = server_conn?;
-    let client_conn =
-        client_conn.map_err(|e| CliError::Failed(format!("bench: plain dial: {e}")))?;
+    let (endpoint, server_conn, client_conn) = plain_connect(server, at, pin, config).await?;
     let (mut send, _) = client_conn
         .open_bi()
         .await
@@ -269,25 +254,37 @@ async fn handshakes_through_plain(
 ) -> Result<f64> {
     let start = Instant::now();
     for _ in 0..n {
-        let (endpoint, client_config) = plain_client(&pin.certhash(), config)?;
-        let connecting = endpoint
-            .connect_with(client_config, at, "127.0.0.1")
-            .map_err(|e| CliError::Failed(format!("bench: plain connect: {e}")))?;
-        let accept = async {
-            server
-                .accept()
-                .await
-                .ok_or_else(|| CliError::Failed("plain endpoint closed".into()))?
-                .await
-                .map_err(|e| CliError::Failed(format!("bench: plain accept: {e}")))
-        };
-        let (server_conn, client_conn) = tokio::join!(accept, connecting);
-        let client_conn =
-            client_conn.map_err(|e| CliError::Failed(format!("bench: plain dial: {e}")))?;
+        let (_endpoint, server_conn, client_conn) = plain_connect(server, at, pin, config).await?;
         client_conn.close(0u32.into(), b"");
-        drop(server_conn?);
+        drop(server_conn);
     }
     Ok(start.elapsed().as_secs_f64() / n as f64)
+}
+
+/// Connects a fresh plain client endpoint to the plain server: (client endpoint, server side,
+/// client side).
+async fn plain_connect(
+    server: &quinn::Endpoint,
+    at: SocketAddr,
+    pin: &Address,
+    config: &Config,
+) -> Result<(quinn::Endpoint, quinn::Connection, quinn::Connection)> {
+    let (endpoint, client_config) = plain_client(&pin.certhash(), config)?;
+    let connecting = endpoint
+        .connect_with(client_config, at, "127.0.0.1")
+        .map_err(|e| CliError::Failed(format!("bench: plain connect: {e}")))?;
+    let accept = async {
+        server
+            .accept()
+            .await
+            .ok_or_else(|| CliError::Failed("plain endpoint closed".into()))?
+            .await
+            .map_err(|e| CliError::Failed(format!("bench: plain accept: {e}")))
+    };
+    let (server_conn, client_conn) = tokio::join!(accept, connecting);
+    let client_conn =
+        client_conn.map_err(|e| CliError::Failed(format!("bench: plain dial: {e}")))?;
+    Ok((endpoint, server_conn?, client_conn))
 }
 
 /// Round trips per second against `echo::serve`, 32 datagrams of 1000 bytes in flight.
