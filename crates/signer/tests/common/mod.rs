@@ -34,15 +34,13 @@ impl SeededRng {
 
 impl RngCore for SeededRng {
     fn next_u32(&mut self) -> u32 {
-        let mut b = [0u8; 4];
-        self.fill_bytes(&mut b);
-        u32::from_le_bytes(b)
+        rand_core::impls::next_u32_via_fill(self)
     }
+
     fn next_u64(&mut self) -> u64 {
-        let mut b = [0u8; 8];
-        self.fill_bytes(&mut b);
-        u64::from_le_bytes(b)
+        rand_core::impls::next_u64_via_fill(self)
     }
+
     fn fill_bytes(&mut self, dest: &mut [u8]) {
         for byte in dest {
             if self.used == 32 {
@@ -89,15 +87,13 @@ impl ScriptRng {
 
 impl RngCore for ScriptRng {
     fn next_u32(&mut self) -> u32 {
-        let mut b = [0u8; 4];
-        self.fill_bytes(&mut b);
-        u32::from_le_bytes(b)
+        rand_core::impls::next_u32_via_fill(self)
     }
+
     fn next_u64(&mut self) -> u64 {
-        let mut b = [0u8; 8];
-        self.fill_bytes(&mut b);
-        u64::from_le_bytes(b)
+        rand_core::impls::next_u64_via_fill(self)
     }
+
     fn fill_bytes(&mut self, dest: &mut [u8]) {
         for byte in dest {
             if self.pos < self.script.len() {
