@@ -20,6 +20,7 @@ pub mod fixtures;
 mod handshake;
 mod http_parsers;
 mod kps_parsers;
+mod sbrp_decoders;
 mod signer_decoders;
 
 pub use boxstream::boxstream_decoder;
@@ -27,6 +28,7 @@ pub use core_parsers::core_parsers;
 pub use handshake::{shs_client_messages, shs_server_messages};
 pub use http_parsers::http_parsers;
 pub use kps_parsers::kps_parsers;
+pub use sbrp_decoders::sbrp_decoders;
 pub use signer_decoders::signer_decoders;
 
 /// A fuzz entry point: takes any bytes, panics only on a bug.
@@ -41,6 +43,7 @@ pub const TARGETS: &[(&str, EntryPoint)] = &[
     ("kps_parsers", kps_parsers),
     ("http_parsers", http_parsers),
     ("signer_decoders", signer_decoders),
+    ("sbrp_decoders", sbrp_decoders),
 ];
 
 /// Reads fuzz input front to back; past the end it yields zeros, so short inputs are padded.

@@ -85,13 +85,16 @@ pub mod bip340;
 pub mod ceremony;
 mod codec;
 pub mod dkg;
+
 pub mod ecdh;
+pub mod envelope;
 pub mod error;
 mod id;
 pub mod import;
 pub mod keys;
 pub mod limits;
 pub mod local;
+pub mod net;
 mod point;
 pub mod recover;
 pub mod refresh;
@@ -99,6 +102,7 @@ pub mod repair;
 pub mod rng;
 pub mod session;
 pub mod sign;
+pub mod store;
 pub mod wire;
 
 pub use error::{Error, ErrorKind, Result};

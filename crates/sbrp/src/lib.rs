@@ -1,0 +1,1 @@
+//! SBRP v1 (work in progress).

@@ -1,0 +1,1 @@
+//! Persisted signer state on sqlx (spec §9). Work in progress.
