@@ -1,18 +1,20 @@
 //! keyline-signer's decoders of what share-holder nodes and coordinators exchange or store.
 
+use keyline_signer::descriptor::NodeDescriptor;
 use keyline_signer::dkg::{Round1Package, Round2Package};
 use keyline_signer::sign::{SigningCommitments, SigningPackage};
 use keyline_signer::{NodeShare, PublicKeyPackage};
 
 /// Input: one selector byte, then the encoding. 0 DKG round-1 package, 1 round-2 package,
 /// 2 signing commitments, 3 signing package, 4 public key package, 5 node share, 6 a
-/// coordinator ↔ node wire frame. Invariants: no panic; whatever decodes re-encodes to bytes
-/// that decode again (wire frames: to the same bytes).
+/// coordinator ↔ node wire frame, 7 a signed node descriptor. Invariants: no panic; whatever
+/// decodes re-encodes to bytes that decode again (wire frames and descriptors: to the same
+/// bytes).
 pub fn signer_decoders(data: &[u8]) {
     let Some((&selector, bytes)) = data.split_first() else {
         return;
     };
-    match selector % 7 {
+    match selector % 8 {
         0 => {
             if let Ok(p) = Round1Package::deserialize(bytes) {
                 let again = p.serialize().expect("encodes");
@@ -41,6 +43,12 @@ pub fn signer_decoders(data: &[u8]) {
             if let Ok(p) = PublicKeyPackage::deserialize(bytes) {
                 let again = p.serialize().expect("encodes");
                 PublicKeyPackage::deserialize(&again).expect("own encoding decodes");
+            }
+        }
+        7 => {
+            if let Ok(d) = NodeDescriptor::decode(bytes) {
+                assert_eq!(&d.encode()[..], bytes, "canonical encoding");
+                d.verify().expect("a decoded descriptor verifies");
             }
         }
         6 => {

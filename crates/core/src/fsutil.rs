@@ -209,12 +209,77 @@ impl Drop for TempGuard {
     }
 }
 
+/// Reads the small secret text file at `path` (mode 0600, at most 64 KiB, refused if group or
+/// others may read it), or creates it atomically with `create()` when it does not exist.
+/// Returns the text and whether it was created. Two processes racing to create it both end
+/// up with the one that won.
+pub fn load_or_create_secret_file(
+    path: &Path,
+    create: impl FnOnce() -> Zeroizing<String>,
+) -> Result<(Zeroizing<String>, bool)> {
+    const LIMIT: u64 = 64 * 1024;
+    match read_secret_text(path, LIMIT) {
+        Ok((text, meta)) => {
+            if is_shared_mode(meta.permissions().mode()) {
+                return Err(Error::InvalidParameter {
+                    what: "secret file",
+                    reason: format!(
+                        "{} is readable by others (mode {:o}); chmod 600 it",
+                        path.display(),
+                        meta.permissions().mode() & 0o777
+                    ),
+                });
+            }
+            Ok((text, false))
+        }
+        Err(Error::Io { source, .. }) if source.kind() == io::ErrorKind::NotFound => {
+            if let Some(dir) = path.parent() {
+                use std::os::unix::fs::DirBuilderExt;
+                fs::DirBuilder::new()
+                    .recursive(true)
+                    .mode(0o700)
+                    .create(dir)
+                    .map_err(|e| Error::io("create directory", dir, e))?;
+            }
+            let text = create();
+            match write_private_atomic(path, text.as_bytes(), Overwrite::Refuse) {
+                Ok(()) => Ok((text, true)),
+                Err((_, _, e)) if e.kind() == io::ErrorKind::AlreadyExists => {
+                    let (text, _) = read_secret_text(path, LIMIT)?;
+                    Ok((text, false))
+                }
+                Err((op, p, e)) => Err(Error::io(op, p, e)),
+            }
+        }
+        Err(e) => Err(e),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
     fn mode(path: &Path) -> u32 {
         fs::metadata(path).unwrap().permissions().mode() & 0o777
+    }
+
+    #[test]
+    fn secret_files_are_created_private_once_and_shared_ones_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("sub").join("node.key");
+        let (text, created) =
+            load_or_create_secret_file(&path, || Zeroizing::new("first".into())).unwrap();
+        assert!(created);
+        assert_eq!(text.as_str(), "first");
+        assert_eq!(mode(&path), 0o600);
+        assert_eq!(mode(path.parent().unwrap()), 0o700);
+        let (text, created) =
+            load_or_create_secret_file(&path, || Zeroizing::new("second".into())).unwrap();
+        assert!(!created);
+        assert_eq!(text.as_str(), "first");
+        fs::set_permissions(&path, fs::Permissions::from_mode(0o644)).unwrap();
+        let err = load_or_create_secret_file(&path, || Zeroizing::new("third".into())).unwrap_err();
+        assert!(err.to_string().contains("readable by others"), "{err}");
     }
 
     fn entries(dir: &Path) -> Vec<String> {
@@ -306,3 +371,4 @@ mod tests {
         assert!(is_shared_mode(0o604));
     }
 }
+

@@ -102,11 +102,13 @@
 mod clock;
 mod error;
 mod fsutil;
+pub use fsutil::load_or_create_secret_file;
 mod home;
 mod identity;
 pub mod keys;
 pub mod limiter;
 pub mod limits;
+pub mod nostr;
 pub mod pin;
 mod replay;
 

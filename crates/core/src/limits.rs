@@ -80,3 +80,12 @@ pub const DEFAULT_REPLAY_WINDOW: usize = 1024;
 /// When the table is full, sources whose bucket has refilled are forgotten; if every tracked
 /// source is still active, new sources are refused until some go idle.
 pub const MAX_LIMITER_SOURCES: usize = 65_536;
+
+/// Largest unsigned Nostr event accepted for signing, in bytes of JSON (signer.md §12.5).
+pub const MAX_UNSIGNED_EVENT_BYTES: usize = 256 * 1024;
+
+/// Most tags in an event to sign (signer.md §12.5).
+pub const MAX_EVENT_TAGS: usize = 5000;
+
+/// Most elements in one tag of an event to sign (signer.md §12.5).
+pub const MAX_EVENT_TAG_ITEMS: usize = 64;

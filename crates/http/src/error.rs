@@ -8,11 +8,13 @@
 //! | [`Error::Unauthorized`] | authentication failed (stale, replayed, bad digest, bad signature, …) | 401, one shape for every cause |
 //! | [`Error::BodyTooLarge`] | the peer sent more than the body limit | 413 |
 //! | [`Error::ReplayCacheFull`] | the replay cache is at a bound | 429 with `Retry-After` |
+//! | `Error::RateLimited` | (compat feature) too many failed legacy requests from one key | 429 with `Retry-After` |
 //! | [`Error::Unsupported`] | a valid RFC 9421 construct this crate does not implement | 400 |
 //! | [`Error::InvalidInput`] | local misuse: a bad key, origin, or request to sign | (not a peer response) |
 //! | [`Error::Rng`] | the operating system's RNG failed | (not a peer response) |
 //! | [`Error::Transport`] | I/O: connecting, sending, receiving, serving (features `client`/`server`) | (not a peer response) |
 //! | [`Error::ServerKey`] | the client refused the server's key (pin mismatch, not pinned) | (not a peer response) |
+//! | [`Error::Storage`] | a shared store (the SQLite replay store) failed | 500 |
 //!
 //! [`Error::code`] gives a stable short name for every cause, for logs and tests. Clients of a
 //! server must never see it: 400 and 401 responses do not say which check failed (B.9). Secrets,
@@ -183,6 +185,76 @@ pub enum AuthFailure {
     /// The client-side response check: the response is not bound to the request we sent
     /// (other nonce or key).
     ResponseBinding,
+    /// A crypto-sessions v1.1.10 request failed verification (compat mode, A.10).
+    #[cfg(feature = "compat-crypto-sessions")]
+    Legacy(LegacyFailure),
+}
+
+/// Why a crypto-sessions v1.1.10 request failed (compat mode, `shared/specs/http.md` A.10).
+/// Every cause is the same uniform 401; the cause only goes to DEBUG logs and tests.
+#[cfg(feature = "compat-crypto-sessions")]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum LegacyFailure {
+    /// The token is not base64url without padding, or decodes to a length outside
+    /// `33 + 8 ..= 33 + 72` bytes.
+    Token,
+    /// The first 33 bytes are not a SEC1 compressed secp256k1 point.
+    PublicKey,
+    /// The signature is neither strict DER nor 64 bytes of `r ‖ s` (or `r`/`s` out of range).
+    SignatureEncoding,
+    /// The signature has a high `s` (v1.1.10 rejects these too).
+    HighS,
+    /// The method is not exactly `GET` or `POST`.
+    Method,
+    /// A GET with a body, or a POST body that is not JSON `{"data": "<base64url>"}`.
+    Body,
+    /// The decoded `data` is shorter than 32 bytes or not a multiple of 16.
+    CiphertextLength,
+    /// The decrypted body has invalid PKCS#7 padding (a dummy verification still ran).
+    Padding,
+    /// The ECDSA signature does not verify over SHA-256 of the payload.
+    Signature,
+}
+
+#[cfg(feature = "compat-crypto-sessions")]
+impl LegacyFailure {
+    fn describe(self) -> &'static str {
+        match self {
+            LegacyFailure::Token => "the legacy token does not decode to a key and a signature",
+            LegacyFailure::PublicKey => "the legacy public key is not a valid compressed point",
+            LegacyFailure::SignatureEncoding => {
+                "the legacy signature is neither strict DER nor 64-byte r||s"
+            }
+            LegacyFailure::HighS => "the legacy signature has a high s",
+            LegacyFailure::Method => "legacy requests must be exactly GET or POST",
+            LegacyFailure::Body => "the legacy body is not valid for the method",
+            LegacyFailure::CiphertextLength => "the legacy ciphertext has an invalid length",
+            LegacyFailure::Padding => "the legacy ciphertext does not decrypt",
+            LegacyFailure::Signature => "the legacy signature does not verify",
+        }
+    }
+
+    fn code(self) -> &'static str {
+        match self {
+            LegacyFailure::Token => "unauthorized.legacy.token",
+            LegacyFailure::PublicKey => "unauthorized.legacy.public_key",
+            LegacyFailure::SignatureEncoding => "unauthorized.legacy.signature_encoding",
+            LegacyFailure::HighS => "unauthorized.legacy.high_s",
+            LegacyFailure::Method => "unauthorized.legacy.method",
+            LegacyFailure::Body => "unauthorized.legacy.body",
+            LegacyFailure::CiphertextLength => "unauthorized.legacy.ciphertext_length",
+            LegacyFailure::Padding => "unauthorized.legacy.padding",
+            LegacyFailure::Signature => "unauthorized.legacy.signature",
+        }
+    }
+}
+
+#[cfg(feature = "compat-crypto-sessions")]
+impl From<LegacyFailure> for Error {
+    fn from(l: LegacyFailure) -> Self {
+        Error::Unauthorized(AuthFailure::Legacy(l))
+    }
 }
 
 impl fmt::Display for AuthFailure {
@@ -202,6 +274,8 @@ impl fmt::Display for AuthFailure {
             AuthFailure::EventMethod => "the method tag does not match the request method",
             AuthFailure::EventPayload => "the payload tag does not match the body",
             AuthFailure::ResponseBinding => "the response is not bound to our request",
+            #[cfg(feature = "compat-crypto-sessions")]
+            AuthFailure::Legacy(why) => why.describe(),
         })
     }
 }
@@ -258,6 +332,14 @@ pub enum Error {
         /// Seconds until the oldest relevant entry expires.
         retry_after: u64,
     },
+    /// Too many failed crypto-sessions v1.1.10 requests from one legacy key (compat mode,
+    /// A.10 step 6), or the failure table is full (429); retry after `retry_after` seconds.
+    #[cfg(feature = "compat-crypto-sessions")]
+    #[error("too many failed legacy requests: retry after {retry_after} s")]
+    RateLimited {
+        /// Seconds until the key may try again.
+        retry_after: u64,
+    },
     /// A valid RFC 9421 construct this crate does not implement (400).
     #[error("unsupported: {0}")]
     Unsupported(&'static str),
@@ -274,6 +356,10 @@ pub enum Error {
     /// the pin policy did not accept it.
     #[error("server key refused: {0}")]
     ServerKey(String),
+    /// A shared store (the SQLite replay store of feature `sqlx-replay`) failed: the request
+    /// is answered with 500, never let through.
+    #[error("storage: {0}")]
+    Storage(String),
 }
 
 impl Error {
@@ -284,9 +370,13 @@ impl Error {
             Error::Unauthorized(_) => 401,
             Error::BodyTooLarge { .. } => 413,
             Error::ReplayCacheFull { .. } => 429,
-            Error::InvalidInput(_) | Error::Rng(_) | Error::Transport(_) | Error::ServerKey(_) => {
-                500
-            }
+            #[cfg(feature = "compat-crypto-sessions")]
+            Error::RateLimited { .. } => 429,
+            Error::InvalidInput(_)
+            | Error::Rng(_)
+            | Error::Transport(_)
+            | Error::ServerKey(_)
+            | Error::Storage(_) => 500,
         }
     }
 
@@ -294,14 +384,14 @@ impl Error {
     pub fn is_peer_fault(&self) -> bool {
         !matches!(
             self,
-            Error::InvalidInput(_) | Error::Rng(_) | Error::Transport(_)
+            Error::InvalidInput(_) | Error::Rng(_) | Error::Transport(_) | Error::Storage(_)
         )
     }
 
     /// A stable short code naming the exact cause, for logs (at DEBUG) and tests; never sent
     /// to a client. Codes: `malformed.<what>`, `unauthorized.<what>`, `body_too_large`,
-    /// `replay_cache_full`, `unsupported`, `invalid_input.<what>`, `rng`, `transport`,
-    /// `server_key`.
+    /// `replay_cache_full`, `rate_limited`, `unsupported`, `invalid_input.<what>`, `rng`, `transport`,
+    /// `server_key`, `storage`.
     pub fn code(&self) -> &'static str {
         match self {
             Error::Malformed(m) => match m {
@@ -348,9 +438,13 @@ impl Error {
                 AuthFailure::EventMethod => "unauthorized.event_method",
                 AuthFailure::EventPayload => "unauthorized.event_payload",
                 AuthFailure::ResponseBinding => "unauthorized.response_binding",
+                #[cfg(feature = "compat-crypto-sessions")]
+                AuthFailure::Legacy(why) => why.code(),
             },
             Error::BodyTooLarge { .. } => "body_too_large",
             Error::ReplayCacheFull { .. } => "replay_cache_full",
+            #[cfg(feature = "compat-crypto-sessions")]
+            Error::RateLimited { .. } => "rate_limited",
             Error::Unsupported(_) => "unsupported",
             Error::InvalidInput(what) => match what {
                 InvalidInput::Origin(_) => "invalid_input.origin",
@@ -361,6 +455,17 @@ impl Error {
             Error::Rng(_) => "rng",
             Error::Transport(_) => "transport",
             Error::ServerKey(_) => "server_key",
+            Error::Storage(_) => "storage",
+        }
+    }
+
+    /// Seconds a 429 asks the client to wait (`Retry-After`), if this is a 429.
+    pub fn retry_after(&self) -> Option<u64> {
+        match self {
+            Error::ReplayCacheFull { retry_after } => Some(*retry_after),
+            #[cfg(feature = "compat-crypto-sessions")]
+            Error::RateLimited { retry_after } => Some(*retry_after),
+            _ => None,
         }
     }
 

@@ -78,6 +78,25 @@
 //!   keyline-http-v1 or NIP-98 ([`nip98::sign`]) signing, response verification against a
 //!   given key or `PinStore` pins (TOFU), clock offset from the signed `Date`, one retry on a
 //!   401 with the server nonce, no redirects.
+//! - `compat` (feature `compat-crypto-sessions`, **off by default**): the crypto-sessions
+//!   v1.1.10 verify-only compatibility mode (Part A.10), see below.
+//!
+//! ## crypto-sessions v1.1.10 compatibility (feature `compat-crypto-sessions`)
+//!
+//! For migrations only. With the feature compiled in and `ServerConfig::with_compat` given a
+//! `compat::CompatConfig` (the legacy `CRYPTO_SESSION_HOST` string, the legacy secp256k1 server
+//! secret, a route allow-list), the layer accepts v1.1.10 requests — `authorization: <token>`
+//! with no scheme, no `Signature-Input` — on the allow-listed routes only: it verifies them
+//! (GET: ECDSA over `host ‖ request-target`; POST: AES-256-CBC `{"data": …}` decrypted with the
+//! ECDH x-coordinate, then ECDSA over the plaintext), hands the handler the plaintext and
+//! `VerifiedPeer { key: Secp256k1Compressed, scheme: CryptoSessionsV1_1_10 }`, answers 2xx
+//! responses in the legacy format (server token, encrypted body) and logs a WARN per request.
+//! Every failure is the uniform 401; 5 failures in 60 s from one legacy key give 429 for
+//! 600 s. Elsewhere, or without the configuration, a legacy token is an unknown scheme. The
+//! format makes some things impossible: compat mode **cannot detect replays, cannot bind POST
+//! bodies to routes, cannot remove the plaintext-guess leak and gives no forward secrecy**
+//! (details in the `compat` module). All ten exchanges of the v1.1.10 wire vectors verify
+//! and their responses reproduce byte for byte with the recorded IVs.
 //!
 //! ## Not implemented yet
 //!
@@ -85,8 +104,6 @@
 //!   responses, authorization policy hooks (allow-lists) beyond `VerifiedPeer`.
 //! - Sealed bodies (B.11): AES-128-GCM sealing (only ChaCha20-Poly1305 is offered; several
 //!   HPKE keys can be configured for rotation, but nothing schedules or persists them).
-//! - The crypto-sessions v1.1.10 verify-only compatibility mode (Part A, feature
-//!   `compat-crypto-sessions`).
 //! - The `keyline http` CLI wiring, a shared (sqlx) replay store.
 //!
 //! ## Threat model
@@ -150,9 +167,13 @@ pub mod uri;
 
 #[cfg(feature = "client")]
 pub mod client;
+#[cfg(feature = "compat-crypto-sessions")]
+pub mod compat;
 #[cfg(feature = "server")]
 pub mod server;
 
+#[cfg(feature = "compat-crypto-sessions")]
+pub use error::LegacyFailure;
 pub use error::{AuthFailure, Error, InvalidInput, Malformed, Result};
 pub use keys::{Algorithm, PublicKey, SigningKey};
 pub use message::{Headers, Request, Response};

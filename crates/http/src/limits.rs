@@ -17,6 +17,12 @@
 //! | [`DEFAULT_REPLAY_CAPACITY`] | 131 072 entries | 429 |
 //! | [`DEFAULT_REPLAY_PER_KEY`] | 4 096 live entries per key | 429 |
 //! | [`REPLAY_RETENTION_SLACK`] | 1 s beyond the window | — |
+//! | [`MAX_LEGACY_TOKEN_CHARS`] | 140 characters (compat mode) | 401 |
+//! | [`LEGACY_MIN_SIGNATURE_BYTES`] ..= [`LEGACY_MAX_SIGNATURE_BYTES`] | 8 ..= 72 bytes (compat mode) | 401 |
+//! | [`LEGACY_MIN_DATA_BYTES`] | 32 bytes: IV + one block (compat mode) | 401 |
+//! | [`DEFAULT_LEGACY_MAX_FAILURES`] / [`DEFAULT_LEGACY_FAILURE_WINDOW`] | 5 failures / 60 s per legacy key (compat mode) | 429 |
+//! | [`DEFAULT_LEGACY_BLOCK_SECS`] | 600 s blocked (compat mode) | 429 |
+//! | [`DEFAULT_LEGACY_TRACKED_KEYS`] | 16 384 legacy keys tracked (compat mode) | 429 when all are blocked |
 //!
 //! Each bound is driven to its edge and one past it by `tests/limits.rs`.
 
@@ -92,3 +98,32 @@ pub const REPLAY_RETENTION_SLACK: u64 = 1;
 
 /// Tolerance of the client on a response's `Date` after offset correction: 300 s (B.13).
 pub const RESPONSE_DATE_TOLERANCE: u64 = 300;
+
+/// Longest legacy (crypto-sessions v1.1.10) token: 140 base64url characters, the encoding of
+/// 33 + 72 bytes (A.10 step 1). Checked before decoding.
+pub const MAX_LEGACY_TOKEN_CHARS: usize = ((33 + LEGACY_MAX_SIGNATURE_BYTES) * 8).div_ceil(6);
+
+/// Shortest legacy signature: 8 bytes, the smallest DER `SEQUENCE` of two one-byte
+/// `INTEGER`s (A.10 step 1).
+pub const LEGACY_MIN_SIGNATURE_BYTES: usize = 8;
+
+/// Longest legacy signature: 72 bytes, DER with two 33-byte `INTEGER`s (A.10 step 1).
+pub const LEGACY_MAX_SIGNATURE_BYTES: usize = 72;
+
+/// Shortest decoded legacy `data`: 32 bytes, the IV and one AES block (A.10 step 4).
+pub const LEGACY_MIN_DATA_BYTES: usize = 32;
+
+/// Failures of one legacy key that block it: 5 within [`DEFAULT_LEGACY_FAILURE_WINDOW`]
+/// (A.10 step 6, B.13). A CBC padding oracle needs on the order of a hundred queries per
+/// plaintext byte; this makes that take days per byte instead of seconds.
+pub const DEFAULT_LEGACY_MAX_FAILURES: u32 = 5;
+
+/// Window over which legacy failures are counted: 60 s.
+pub const DEFAULT_LEGACY_FAILURE_WINDOW: u64 = 60;
+
+/// How long a legacy key that hit the failure limit is refused (429): 600 s.
+pub const DEFAULT_LEGACY_BLOCK_SECS: u64 = 600;
+
+/// Most legacy keys the failure limiter tracks at once: 16 384 (about 1 MiB). Blocked keys
+/// are never dropped early; when all tracked keys are blocked, new keys get 429.
+pub const DEFAULT_LEGACY_TRACKED_KEYS: usize = 16_384;

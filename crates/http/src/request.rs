@@ -33,6 +33,9 @@ pub enum PeerKey {
     Ed25519([u8; 32]),
     /// A BIP340 x-only key (keyline-http-v1 or NIP-98).
     Bip340([u8; 32]),
+    /// A SEC1 compressed secp256k1 key (crypto-sessions v1.1.10 compat mode, A.10).
+    #[cfg(feature = "compat-crypto-sessions")]
+    Secp256k1Compressed([u8; 33]),
 }
 
 impl From<PublicKey> for PeerKey {
@@ -52,6 +55,21 @@ pub enum Scheme {
     KeylineHttpV1,
     /// NIP-98 (`Authorization: Nostr …`).
     Nip98,
+    /// crypto-sessions v1.1.10, verify-only compat mode (A.10): no replay protection.
+    #[cfg(feature = "compat-crypto-sessions")]
+    CryptoSessionsV1_1_10,
+}
+
+impl Scheme {
+    /// The scheme's name: `keyline-http-v1`, `nip98` or `crypto-sessions-v1.1.10`.
+    pub fn name(self) -> &'static str {
+        match self {
+            Scheme::KeylineHttpV1 => "keyline-http-v1",
+            Scheme::Nip98 => "nip98",
+            #[cfg(feature = "compat-crypto-sessions")]
+            Scheme::CryptoSessionsV1_1_10 => "crypto-sessions-v1.1.10",
+        }
+    }
 }
 
 /// Who sent a verified request, and how they proved it.

@@ -26,6 +26,23 @@
 //! `Content-Type`; its response is sealed under the exported key and the signature covers the
 //! sealed body.
 //!
+//! ## crypto-sessions v1.1.10 compat mode (feature `compat-crypto-sessions`, A.10)
+//!
+//! With `ServerConfig::with_compat`, a request on a route of the compat allow-list (not a
+//! bypassed one) whose `Authorization` is a bare base64url token and that has no
+//! `Signature-Input`/`Signature` is verified as crypto-sessions v1.1.10 (with one of them: 400,
+//! two schemes). A blocked legacy key gets 429 before any work; the body is read under the
+//! plain limit (413); `compat::verify_token` runs and a failure counts
+//! against the key (uniform signed 401 of B.9, or 429 once the limit is reached). On success a
+//! WARN line names the key (`secp256k1:<hex33>`), method and path with "crypto-sessions
+//! v1.1.10: no replay protection", the handler gets the plaintext (`application/json` if it
+//! parses, else `text/plain; charset=utf-8`) and a legacy [`VerifiedPeer`], and a 2xx answer
+//! is sent in the legacy format (server token in `authorization`, body `base64url(IV ‖
+//! AES-256-CBC)` with a fresh IV from [`ServerConfig::random`], `text/plain; charset=utf-8`);
+//! other statuses go out unchanged. Legacy responses carry no keyline signature (legacy
+//! requests have no nonce to bind to). What compat mode cannot do is listed in the `compat`
+//! module.
+//!
 //! ## Per-route modes (B.17)
 //!
 //! Every path is [`RouteMode::Protected`] unless listed with [`ServerConfig::public_path`]
@@ -112,19 +129,27 @@ pub struct ServerConfig {
     /// HPKE keys for sealed bodies (B.11), announced at [`WELL_KNOWN_PATH`]; one fresh key
     /// with `key_id` 1 by default. Empty: sealed requests are refused (400).
     pub hpke_keys: Vec<HpkeKeyPair>,
+    /// crypto-sessions v1.1.10 compat mode (A.10); `None` (the default): off.
+    #[cfg(feature = "compat-crypto-sessions")]
+    pub compat: Option<Arc<crate::compat::CompatConfig>>,
+    /// The per-key failure limiter of compat mode, shared by every request.
+    #[cfg(feature = "compat-crypto-sessions")]
+    pub legacy_failures: Arc<Mutex<crate::compat::FailureLimiter>>,
 }
 
 impl fmt::Debug for ServerConfig {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("ServerConfig")
-            .field("key", &self.key)
+        let mut f = f.debug_struct("ServerConfig");
+        f.field("key", &self.key)
             .field("verify", &self.verify)
             .field("clock", &self.clock)
             .field("random", &self.random)
             .field("public_paths", &self.public_paths)
             .field("bypass_paths", &self.bypass_paths)
-            .field("hpke_keys", &self.hpke_keys)
-            .finish_non_exhaustive()
+            .field("hpke_keys", &self.hpke_keys);
+        #[cfg(feature = "compat-crypto-sessions")]
+        f.field("compat", &self.compat);
+        f.finish_non_exhaustive()
     }
 }
 
@@ -144,7 +169,22 @@ impl ServerConfig {
             public_paths: Vec::new(),
             bypass_paths: Vec::new(),
             hpke_keys: vec![HpkeKeyPair::generate(1)?],
+            #[cfg(feature = "compat-crypto-sessions")]
+            compat: None,
+            #[cfg(feature = "compat-crypto-sessions")]
+            legacy_failures: Arc::new(Mutex::new(crate::compat::FailureLimiter::new())),
         })
+    }
+
+    /// Turns on crypto-sessions v1.1.10 compat mode (A.10) for the routes of `compat`, with a
+    /// fresh failure limiter using its limits. Every legacy request is logged at WARN.
+    #[cfg(feature = "compat-crypto-sessions")]
+    pub fn with_compat(mut self, compat: crate::compat::CompatConfig) -> Self {
+        self.legacy_failures = Arc::new(Mutex::new(crate::compat::FailureLimiter::with_limits(
+            compat.limits,
+        )));
+        self.compat = Some(Arc::new(compat));
+        self
     }
 
     /// Uses `keys` for sealed bodies (replacing the default key); during a rotation list the
@@ -243,7 +283,7 @@ impl ServerConfig {
             );
         }
         let mut response = Response::new(error.status()).with_header("Cache-Control", "no-store");
-        if let Error::ReplayCacheFull { retry_after } = error {
+        if let Some(retry_after) = error.retry_after() {
             response
                 .headers
                 .push("Retry-After", retry_after.to_string());
@@ -481,6 +521,30 @@ where
         return Ok(answer(key_config_response(&config, &core, now)));
     }
 
+    #[cfg(feature = "compat-crypto-sessions")]
+    if let Some(compat) = &config.compat {
+        match crate::compat::detect(&core.headers, uri.path(), compat) {
+            crate::compat::Detection::NotLegacy => {}
+            crate::compat::Detection::Conflict => {
+                let error = Error::from(crate::error::Malformed::SchemeConflict);
+                tracing::debug!(code = error.code(), "keyline-http: request refused");
+                return Ok(answer(config.failure(&core, &error, now)));
+            }
+            crate::compat::Detection::Legacy(token) => {
+                let legacy = LegacyCall {
+                    config: &config,
+                    compat,
+                    core: &core,
+                    request_target: request_target(&uri),
+                    path: uri.path().to_string(),
+                    token,
+                    now,
+                };
+                return legacy.handle(inner, parts, body).await;
+            }
+        }
+    }
+
     if mode == RouteMode::Public {
         let binding = RequestBinding::of(&core);
         let nonce = match response_nonce(&core).map_or_else(|| config.server_nonce(now), Ok) {
@@ -603,6 +667,162 @@ where
     .await)
 }
 
+/// One legacy request (compat mode, A.10) on its way through the layer.
+#[cfg(feature = "compat-crypto-sessions")]
+struct LegacyCall<'a> {
+    config: &'a ServerConfig,
+    compat: &'a crate::compat::CompatConfig,
+    core: &'a Request,
+    request_target: String,
+    path: String,
+    token: String,
+    now: u64,
+}
+
+#[cfg(feature = "compat-crypto-sessions")]
+impl LegacyCall<'_> {
+    fn refuse(&self, error: &Error, key: Option<&[u8; 33]>) -> AxumResponse {
+        tracing::debug!(
+            code = error.code(),
+            key = key.map(hex::encode).unwrap_or_default(),
+            method = %self.core.method,
+            path = %self.path,
+            "keyline-http: legacy request refused"
+        );
+        answer(self.config.failure(self.core, error, self.now))
+    }
+
+    fn record_failure(&self, key: &[u8; 33]) -> Option<Error> {
+        let mut limiter = self
+            .config
+            .legacy_failures
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        limiter.record_failure(key, self.now).err()
+    }
+
+    /// Verifies (A.10 steps 1–7), runs the handler with the plaintext, answers in the legacy
+    /// format. Every failure is the uniform 401 of B.9 (429 when rate limited).
+    async fn handle<S>(
+        self,
+        mut inner: S,
+        mut parts: axum::http::request::Parts,
+        body: Body,
+    ) -> std::result::Result<AxumResponse, S::Error>
+    where
+        S: Service<axum::http::Request<Body>, Response = AxumResponse>,
+    {
+        use crate::compat::{LegacyRequest, LegacyToken, WARNING, verify_token};
+
+        let token = match LegacyToken::parse(&self.token) {
+            Ok(token) => token,
+            Err(error) => return Ok(self.refuse(&error, None)),
+        };
+        let key = *token.key();
+        let checked = self
+            .config
+            .legacy_failures
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .check(&key, self.now);
+        if let Err(error) = checked {
+            return Ok(self.refuse(&error, Some(&key)));
+        }
+        let limit = self.config.verify.max_body_bytes;
+        let body: Bytes = match Limited::new(body, limit).collect().await {
+            Ok(collected) => collected.to_bytes(),
+            Err(error) => {
+                let error = if error.downcast_ref::<LengthLimitError>().is_some() {
+                    Error::BodyTooLarge {
+                        len: limit.saturating_add(1),
+                        limit,
+                    }
+                } else {
+                    Error::Transport("reading the request body failed".into())
+                };
+                return Ok(self.refuse(&error, Some(&key)));
+            }
+        };
+        let request = LegacyRequest {
+            method: parts.method.as_str(),
+            request_target: &self.request_target,
+            authorization: &self.token,
+            body: &body,
+        };
+        let mut verified = match verify_token(&request, &token, self.compat) {
+            Ok(verified) => verified,
+            Err(error) => {
+                let error = self.record_failure(&key).unwrap_or(error);
+                return Ok(self.refuse(&error, Some(&key)));
+            }
+        };
+        tracing::warn!(
+            key = %peer_keyid(&verified.peer.key),
+            method = %parts.method,
+            path = %self.path,
+            "{WARNING}"
+        );
+        parts.extensions.insert(verified.peer);
+        let headers = &mut parts.headers;
+        headers.remove(axum::http::header::CONTENT_TYPE);
+        headers.remove(axum::http::header::CONTENT_LENGTH);
+        if let Some(content_type) = verified.content_type {
+            headers.insert(
+                axum::http::header::CONTENT_TYPE,
+                HeaderValue::from_static(content_type),
+            );
+            headers.insert(
+                axum::http::header::CONTENT_LENGTH,
+                HeaderValue::from(verified.body.len()),
+            );
+        }
+        let plaintext_in = Body::from(std::mem::take(&mut verified.body));
+        let response = inner
+            .call(axum::http::Request::from_parts(parts, plaintext_in))
+            .await?;
+        if !response.status().is_success() {
+            // Non-2xx responses go out as they are (A.10): v1.1.10 clients ignore their bodies.
+            return Ok(response);
+        }
+        let (mut parts, body) = response.into_parts();
+        let plaintext = match body.collect().await {
+            Ok(collected) => collected.to_bytes(),
+            Err(error) => {
+                tracing::error!(%error, "keyline-http: the handler's response body failed");
+                return Ok(internal_error());
+            }
+        };
+        let legacy = bytes::<16>(&*self.config.random)
+            .and_then(|iv| verified.respond(self.compat, &plaintext, &iv));
+        let legacy = match legacy {
+            Ok(legacy) => legacy,
+            Err(error) => return Ok(answer(Err(error))),
+        };
+        let headers = &mut parts.headers;
+        for name in [
+            axum::http::header::CONTENT_TYPE,
+            axum::http::header::CONTENT_LENGTH,
+            axum::http::header::CONTENT_ENCODING,
+            axum::http::header::TRANSFER_ENCODING,
+            axum::http::header::AUTHORIZATION,
+        ] {
+            headers.remove(name);
+        }
+        headers.remove("content-digest");
+        headers.insert(
+            axum::http::header::CONTENT_TYPE,
+            HeaderValue::from_static(crate::compat::TEXT_CONTENT_TYPE),
+        );
+        match HeaderValue::try_from(legacy.authorization) {
+            Ok(value) => {
+                headers.insert(axum::http::header::AUTHORIZATION, value);
+            }
+            Err(_) => return Ok(internal_error()),
+        }
+        Ok(AxumResponse::from_parts(parts, Body::from(legacy.body)))
+    }
+}
+
 /// Opens a verified sealed request body (B.11) with the `keyid` and `nonce` of its signature.
 fn open_sealed(
     config: &ServerConfig,
@@ -664,20 +884,21 @@ fn key_config_response(config: &ServerConfig, request: &Request, now: u64) -> Re
     Ok(response)
 }
 
-/// The canonical `keyid` of a peer key (`ed25519:…` or `bip340:…`).
+/// The canonical `keyid` of a peer key (`ed25519:…` or `bip340:…`; a legacy key in compat
+/// mode: `secp256k1:<hex of 33 bytes>`).
 pub fn peer_keyid(key: &PeerKey) -> String {
     match key {
         PeerKey::Ed25519(k) => PublicKey::Ed25519(*k).keyid(),
         PeerKey::Bip340(k) => PublicKey::Bip340(*k).keyid(),
+        #[cfg(feature = "compat-crypto-sessions")]
+        PeerKey::Secp256k1Compressed(k) => format!("secp256k1:{}", hex::encode(k)),
     }
 }
 
-/// The name of a scheme as the demo API reports it: `keyline-http-v1` or `nip98`.
+/// The name of a scheme as the demo API reports it: `keyline-http-v1`, `nip98` (or, in
+/// compat mode, `crypto-sessions-v1.1.10`).
 pub fn scheme_name(scheme: Scheme) -> &'static str {
-    match scheme {
-        Scheme::KeylineHttpV1 => "keyline-http-v1",
-        Scheme::Nip98 => "nip98",
-    }
+    scheme.name()
 }
 
 async fn whoami(peer: Option<Extension<VerifiedPeer>>) -> AxumResponse {

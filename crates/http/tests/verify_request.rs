@@ -489,3 +489,16 @@ fn every_401_cause_gets_the_same_response_shape() {
             .contains("\"content-digest\"")
     );
 }
+
+/// B.18 item 36: a crypto-sessions v1.1.10 token (`Authorization: <bare base64url>`) is an
+/// unknown scheme to the core verifier, with or without the compat feature (compat mode lives
+/// in the layer, on allow-listed routes only): a protected route answers the usual 401.
+#[test]
+fn legacy_tokens_are_an_unknown_scheme() {
+    let token = "AsIxb2ky0R0uBABoSjEgd1I2vO98sf_AqCMTwOUg8xmSMEQCIF6Rqr4oiIBFVblvpMRhMcLL3u0niQQmXi_RvJJTVEJAAiB9oq5n3nB7Dc6yQTjLgAeogOtx7ti0QSLEAL58i6jeqg";
+    let request = get().with_header("Authorization", token);
+    let error = verify_request(&request, &config(), NOW, &mut MemoryReplayCache::new())
+        .expect_err("not a keyline request");
+    assert_eq!(error.status(), 401);
+    assert_eq!(error.code(), "unauthorized.missing");
+}

@@ -55,6 +55,9 @@ pub(crate) enum Command {
     /// Signed (and verified) stateless HTTP: a demo API server and a fetch client.
     #[command(subcommand)]
     Http(HttpCommand),
+    /// Threshold Nostr signer: FROST keys held as shares by separate nodes.
+    #[command(subcommand)]
+    Signer(SignerCommand),
     /// Run every service on loopback defaults (configure in <home>/keyline.toml).
     Serve(ServeArgs),
     /// Measure keyline against the limit it is bounded by, in the same run.
@@ -157,6 +160,124 @@ pub(crate) enum ShsCommand {
         server_key: Option<String>,
         #[command(flatten)]
         network: NetworkArgs,
+    },
+}
+
+/// Where share envelopes' key-encryption key lives.
+#[derive(Debug, Clone, Args)]
+pub(crate) struct KekArgs {
+    /// PKCS#11 module (e.g. /usr/lib/softhsm/libsofthsm2.so): shares are sealed under an
+    /// AES-256 key generated inside the token, never exported. Without it, a key file in the
+    /// home directory is used (local use only; a warning says so).
+    #[arg(long, value_name = "PATH", env = "KEYLINE_PKCS11_MODULE")]
+    pub(crate) pkcs11_module: Option<PathBuf>,
+    /// Label of the PKCS#11 token.
+    #[arg(long, value_name = "LABEL", env = "KEYLINE_PKCS11_TOKEN", requires = "pkcs11_module")]
+    pub(crate) pkcs11_token: Option<String>,
+    /// Environment variable holding the token's user PIN (never pass a PIN as an argument).
+    #[arg(long, value_name = "VAR", default_value = "KEYLINE_PKCS11_PIN")]
+    pub(crate) pkcs11_pin_env: String,
+    /// Label of the key-encryption key inside the token (created on first use).
+    #[arg(long, value_name = "LABEL", default_value = "keyline-signer-kek")]
+    pub(crate) pkcs11_key_label: String,
+}
+
+/// Which nodes hold the shares.
+#[derive(Debug, Clone, Args)]
+pub(crate) struct NodesArgs {
+    /// Share-holder nodes as KEY@HOST:PORT, comma-separated (KEY: the node key printed by
+    /// `keyline signer node`). Without it the shares go to local in-process nodes (dev mode:
+    /// every share on this machine).
+    #[arg(long, value_delimiter = ',', value_name = "KEY@ADDR,…")]
+    pub(crate) nodes: Vec<String>,
+}
+
+#[derive(Debug, Subcommand)]
+pub(crate) enum SignerCommand {
+    /// Create a new key by distributed key generation among the nodes.
+    ///
+    /// Prints {"npub", "pubkey", "threshold", "shares"} with --json.
+    Keygen {
+        /// Signatures need this many shares (t).
+        #[arg(short = 't', long, default_value_t = 2)]
+        threshold: u16,
+        /// Number of shares and nodes (n).
+        #[arg(short = 'n', long, default_value_t = 3)]
+        shares: u16,
+        #[command(flatten)]
+        nodes: NodesArgs,
+        #[command(flatten)]
+        kek: KekArgs,
+    },
+    /// Split an existing Nostr secret key into shares (the npub stays the same).
+    ///
+    /// The machine running this sees the whole key once; it is wiped after splitting.
+    Import {
+        /// nsec1…, 64 hex characters, or `-` to read it from standard input.
+        key: String,
+        /// Signatures need this many shares (t).
+        #[arg(short = 't', long, default_value_t = 2)]
+        threshold: u16,
+        /// Number of shares and nodes (n).
+        #[arg(short = 'n', long, default_value_t = 3)]
+        shares: u16,
+        #[command(flatten)]
+        nodes: NodesArgs,
+        #[command(flatten)]
+        kek: KekArgs,
+    },
+    /// Run one share-holder node. Prints {"node", "listen", "descriptor"} once listening.
+    Node {
+        /// Address to listen on.
+        #[arg(long, default_value = "127.0.0.1:7450")]
+        listen: SocketAddr,
+        /// Coordinator key allowed to use this node (repeatable; pinned). Without it, the
+        /// coordinators pinned with `keyline pin add --protocol signer` are served.
+        #[arg(long = "coordinator", value_name = "KEY")]
+        coordinators: Vec<String>,
+        /// Another node's descriptor (hex, as `--describe` prints it) that this node accepts
+        /// as a fellow participant in key ceremonies (repeatable). Pinning the descriptor,
+        /// not just the key, stops a coordinator from substituting the encryption key that
+        /// protects ceremony secrets.
+        #[arg(long = "peer", value_name = "DESCRIPTOR")]
+        peers: Vec<String>,
+        /// Create this node's keys if needed, print {"node", "descriptor"} and exit.
+        #[arg(long)]
+        describe: bool,
+        /// Allow raw 32-byte signing (`keyline signer sign`): off by default, because a raw
+        /// message may be the id of an event this node has never seen.
+        #[arg(long)]
+        allow_raw_sign: bool,
+        #[command(flatten)]
+        kek: KekArgs,
+    },
+    /// Sign a 32-byte message (hex) with a threshold key; prints the BIP340 signature.
+    Sign {
+        /// The key: npub1… or 64 hex characters.
+        #[arg(long)]
+        key: String,
+        /// The 32-byte message as 64 hex characters.
+        message: String,
+        #[command(flatten)]
+        kek: KekArgs,
+    },
+    /// Replace every share of a key with new ones (same npub); old shares become useless.
+    Refresh {
+        /// The key: npub1… or 64 hex characters.
+        #[arg(long)]
+        key: String,
+        #[command(flatten)]
+        kek: KekArgs,
+    },
+    /// List the threshold keys this coordinator knows.
+    Keys,
+    /// Run the signer. With --local: the coordinator and n nodes in this process (dev mode).
+    Serve {
+        /// Run the nodes in this process (dev mode: every share on this machine).
+        #[arg(long)]
+        local: bool,
+        #[command(flatten)]
+        kek: KekArgs,
     },
 }
 
@@ -361,4 +482,6 @@ pub(crate) enum BenchArea {
     Kps,
     /// Signed HTTP: request verification and signed requests through axum.
     Http,
+    /// Threshold signer: 2-of-3 signatures over node links vs raw BIP340 and raw FROST.
+    Signer,
 }

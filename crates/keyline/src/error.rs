@@ -18,6 +18,9 @@ pub(crate) enum CliError {
     /// KPS (QUIC key-pinned streams).
     #[error(transparent)]
     Kps(#[from] keyline_kps::Error),
+    /// The threshold signer (engine, nodes, store, key protection).
+    #[error(transparent)]
+    Signer(#[from] keyline_signer::Error),
     /// A command ran but did not succeed (an echo mismatch, no answer in time).
     #[error("{0}")]
     Failed(String),

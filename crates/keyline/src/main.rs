@@ -24,6 +24,7 @@ mod output;
 mod pin_cmd;
 mod serve_cmd;
 mod shs_cmd;
+mod signer_cmd;
 
 use std::process::ExitCode;
 
@@ -89,6 +90,7 @@ async fn run(cli: Cli) -> Result<()> {
         Command::Shs(what) => shs_cmd::run(&home, what).await,
         Command::Kps(what) => kps_cmd::run(&home, what, json).await,
         Command::Http(what) => http_cmd::run(&home, what).await,
+        Command::Signer(what) => signer_cmd::run(&home, what, json).await,
         Command::Serve(args) => serve_cmd::run(&home, args).await,
         Command::Bench(_) => Err(error::CliError::Usage(
             "benchmarks run outside the runtime".into(),

@@ -2,40 +2,13 @@
 //! `keyline serve`, as a user would run them.
 
 use std::io::{BufRead, BufReader, Write};
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output, Stdio};
+use std::path::Path;
+use std::process::{Command, Output, Stdio};
 
 use serde_json::Value;
 
-fn keyline(home: &Path) -> Command {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_keyline"));
-    cmd.env("KEYLINE_HOME", home).env("RUST_LOG", "warn");
-    cmd
-}
-
-fn run(home: &Path, args: &[&str]) -> Output {
-    keyline(home).args(args).output().expect("run keyline")
-}
-
-fn run_ok(home: &Path, args: &[&str]) -> Value {
-    let out = run(home, args);
-    assert!(
-        out.status.success(),
-        "keyline {args:?} failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    serde_json::from_slice(&out.stdout).expect("--json output")
-}
-
-fn stderr(out: &Output) -> String {
-    String::from_utf8_lossy(&out.stderr).into_owned()
-}
-
-fn new_home() -> (tempfile::TempDir, PathBuf) {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let home = dir.path().join("home");
-    (dir, home)
-}
+mod common;
+use common::{Server, keyline, new_home, run, run_ok, stderr};
 
 #[test]
 fn keygen_id_and_refusal_to_overwrite() {
@@ -166,37 +139,6 @@ fn pins_add_list_remove() {
 
 fn keyline_other_key() -> [u8; 32] {
     ed25519_public(&[2u8; 32])
-}
-
-/// A server process and its announcement line.
-struct Server {
-    child: Child,
-    announce: Value,
-}
-
-impl Server {
-    fn start(home: &Path, args: &[&str]) -> Server {
-        let mut child = keyline(home)
-            .args(args)
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .expect("spawn");
-        let mut line = String::new();
-        BufReader::new(child.stdout.take().unwrap())
-            .read_line(&mut line)
-            .expect("announcement");
-        let announce = serde_json::from_str(&line)
-            .unwrap_or_else(|e| panic!("bad announcement {line:?}: {e}"));
-        Server { child, announce }
-    }
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
 }
 
 fn connect(home: &Path, args: &[&str], input: &[u8]) -> Output {

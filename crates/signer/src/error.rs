@@ -28,6 +28,9 @@ pub enum ErrorKind {
     Unavailable,
     /// An invariant of this crate or of the FROST crate failed. A bug; please report it.
     Internal,
+    /// Persistence or key protection failed: the database, a key file or the PKCS#11 token
+    /// (spec §9–§10). Usually an operator problem (permissions, PIN, token, disk).
+    Storage,
 }
 
 impl fmt::Display for ErrorKind {
@@ -38,6 +41,7 @@ impl fmt::Display for ErrorKind {
             Self::Peer => "participant misbehaved",
             Self::Unavailable => "not enough participants",
             Self::Internal => "internal error",
+            Self::Storage => "storage or key protection failure",
         })
     }
 }
@@ -46,6 +50,27 @@ impl fmt::Display for ErrorKind {
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
 pub enum Error {
+    // ----- node links (coordinator <-> node transport) --------------------------------------
+    /// A node or coordinator could not be reached, or its connection failed (TCP, SHS
+    /// handshake, pin check, hello, deadline).
+    #[error("link to {peer} failed: {reason}")]
+    Link {
+        /// The peer: its Ed25519 key as `@<base64>.ed25519` and address when known.
+        peer: String,
+        /// What failed (no key material).
+        reason: String,
+    },
+
+    /// A peer on a node link broke the protocol (undecodable frame, wrong role or protocol,
+    /// no common version); the connection was closed.
+    #[error("protocol error from {peer}: {reason}")]
+    LinkProtocol {
+        /// The peer.
+        peer: String,
+        /// What it did.
+        reason: String,
+    },
+
     // ----- invalid input -------------------------------------------------------------------
     /// Threshold, share count or participant list out of range or inconsistent.
     #[error("invalid parameters: {reason}")]
@@ -236,6 +261,52 @@ pub enum Error {
         failed: Vec<crate::session::NodeFailure>,
     },
 
+    // ----- ceremonies (node side) ------------------------------------------------------------
+    /// The coordinator sent what no honest coordinator sends in a key ceremony (spec §8.7): a
+    /// round-1 set with a package lacking its author's valid signature, this node's own message
+    /// altered, two different messages for one step, an echo set with an invalid signature, a
+    /// commit for another public key package, an import share that does not open. The node
+    /// wiped the ceremony's secrets; check the coordinator.
+    #[error("coordinator misbehaved in the ceremony: {reason}")]
+    CoordinatorMisbehaved {
+        /// What it did.
+        reason: &'static str,
+    },
+
+    /// Validly signed echoes over another round-1 transcript hash than this node's: the named
+    /// participants saw a different round-1 set (a round-1 author equivocated, the coordinator
+    /// relayed different sets, or the named nodes lie). The ceremony is aborted.
+    #[error(
+        "participant(s) {} echoed a different round-1 transcript; abort the ceremony",
+        list(participants)
+    )]
+    EchoMismatch {
+        /// The participants whose echo differs from this node's.
+        participants: Vec<ParticipantId>,
+    },
+
+    /// A ceremony participant is not a node pinned here, or its HPKE key differs from the
+    /// pinned descriptor's. Pin the node's descriptor first.
+    #[error("participant {id} is not a pinned node, or its HPKE key is not the pinned one")]
+    CeremonyUnpinned {
+        /// The participant.
+        id: ParticipantId,
+    },
+
+    /// A ceremony step passed its deadline; the node wiped the ceremony's secrets.
+    #[error("the ceremony timed out waiting for {step}; its secrets were wiped")]
+    CeremonyTimeout {
+        /// The message the node was waiting for.
+        step: &'static str,
+    },
+
+    /// The coordinator aborted the ceremony (`CeremonyAbort`); the node wiped its secrets.
+    #[error("the coordinator aborted the ceremony (code {code}); its secrets were wiped")]
+    CeremonyAborted {
+        /// The wire reason code.
+        code: u16,
+    },
+
     // ----- internal -----------------------------------------------------------------------
     /// The FROST crate refused the operation for a reason this crate does not classify.
     #[error("FROST error: {reason}")]
@@ -249,6 +320,145 @@ pub enum Error {
     Internal {
         /// Which invariant.
         reason: &'static str,
+    },
+
+    // ----- storage and key protection (spec §9, §10; `store`, `envelope`) ------------------
+    /// The database refused an operation (I/O, lock timeout, constraint, corrupt file).
+    #[error("signer store: {op} failed: {reason}")]
+    Storage {
+        /// What was being done (`open`, `migrate`, `put key`, …).
+        op: &'static str,
+        /// The database's message (never contains secrets: only public data and sealed blobs
+        /// are stored).
+        reason: String,
+    },
+
+    /// The database was written by a newer keyline (it has migrations this build lacks) or its
+    /// migration history does not match this build's.
+    #[error(
+        "signer store schema: {reason}; use a keyline at least as new as the one that wrote it"
+    )]
+    UnsupportedSchema {
+        /// What the migrator found.
+        reason: String,
+    },
+
+    /// A row already exists with different content (a key id with another public key package,
+    /// a node id pinned to another descriptor, a share version already sealed).
+    #[error("signer store: {what} already exists with different content")]
+    StoreConflict {
+        /// Which record.
+        what: &'static str,
+    },
+
+    /// A record the operation needs is absent.
+    #[error("signer store: {what} not found")]
+    NotFound {
+        /// Which record.
+        what: &'static str,
+    },
+
+    /// A ceremony message differs from the one already recorded under the same
+    /// `(ceremony, round, from, to)`: equivocation (spec §8.7). Abort the ceremony.
+    #[error(
+        "equivocation: participant {from} sent two different messages for round {round} to {to}"
+    )]
+    Equivocation {
+        /// The sender identifier (0 = the coordinator).
+        from: u16,
+        /// The ceremony round.
+        round: u8,
+        /// The recipient identifier (0 = everyone).
+        to: u16,
+    },
+
+    /// A ceremony that has finished (or aborted) cannot take more messages.
+    #[error("the ceremony has already finished")]
+    CeremonyClosed,
+
+    /// A sealed blob failed authentication: it was tampered with, moved to another key, share,
+    /// version or object type, or sealed under another KEK. Nothing was decrypted.
+    #[error("sealed blob failed authentication (tampered, moved, or wrong KEK)")]
+    SealedBlobAuth,
+
+    /// A sealed blob names another KEK than the one configured (rotation or wrong node).
+    #[error(
+        "sealed blob was sealed under KEK `{blob}` ({blob_provider}), but the configured KEK is `{configured}`"
+    )]
+    WrongKek {
+        /// The blob's KEK id.
+        blob: String,
+        /// The blob's provider (`pkcs11` or `file`).
+        blob_provider: &'static str,
+        /// The configured KEK's id.
+        configured: String,
+    },
+
+    /// The file KEK cannot be used: missing, wrong length, readable by group or others, not a
+    /// regular file, or (on create) already present.
+    #[error("file KEK {path}: {reason}")]
+    KekFile {
+        /// The key file.
+        path: String,
+        /// What is wrong and what to do.
+        reason: String,
+    },
+
+    /// The PKCS#11 module is missing or cannot be loaded or initialised.
+    #[error("PKCS#11 module {path} cannot be loaded: {reason}")]
+    Pkcs11Module {
+        /// The module path.
+        path: String,
+        /// The loader's or the module's message.
+        reason: String,
+    },
+
+    /// No slot holds a token with this label.
+    #[error("PKCS#11 token `{label}` not found")]
+    TokenNotFound {
+        /// The configured token label.
+        label: String,
+    },
+
+    /// The token refused the user PIN (`CKR_PIN_INCORRECT`).
+    #[error("PKCS#11 login failed: incorrect PIN")]
+    PinIncorrect,
+
+    /// The token's user PIN is locked (`CKR_PIN_LOCKED`); the security officer must reset it.
+    #[error("PKCS#11 login failed: the PIN is locked")]
+    PinLocked,
+
+    /// The token has no KEK with this label (run `keyline signer hsm init`).
+    #[error("KEK `{label}` not found in the token")]
+    KekNotFound {
+        /// The configured KEK label.
+        label: String,
+    },
+
+    /// A KEK with this label already exists (KEK creation never replaces one).
+    #[error("KEK `{label}` already exists")]
+    KekExists {
+        /// The KEK label.
+        label: String,
+    },
+
+    /// The token's KEK is not safe to use: extractable, not sensitive, imported rather than
+    /// generated in the token, or not a 256-bit AES key.
+    #[error("KEK `{label}` is unsafe: {reason}")]
+    KekUnsafe {
+        /// The KEK label.
+        label: String,
+        /// Which attribute is wrong.
+        reason: &'static str,
+    },
+
+    /// Another PKCS#11 failure.
+    #[error("PKCS#11 {op} failed: {reason}")]
+    Pkcs11 {
+        /// The operation.
+        op: &'static str,
+        /// The module's return value.
+        reason: String,
     },
 }
 
@@ -282,18 +492,40 @@ impl Error {
             | Self::DuplicateParticipant { .. }
             | Self::PackageRejected { .. }
             | Self::Mismatch { .. } => ErrorKind::Misuse,
-            Self::InvalidSignatureShare { .. }
+            Self::LinkProtocol { .. }
+            | Self::InvalidSignatureShare { .. }
             | Self::InvalidEcdhProof { .. }
             | Self::InvalidProofOfKnowledge { .. }
             | Self::InvalidSecretShare { .. }
             | Self::InvalidPackage { .. }
             | Self::PublicKeyMismatch
             | Self::ReconstructMismatch => ErrorKind::Peer,
-            Self::NotEnoughSigners { .. }
+            Self::Link { .. }
+            | Self::NotEnoughSigners { .. }
             | Self::NotEnoughShares { .. }
             | Self::MissingShare { .. }
             | Self::Unavailable { .. } => ErrorKind::Unavailable,
+            Self::CoordinatorMisbehaved { .. } | Self::EchoMismatch { .. } => ErrorKind::Peer,
+            Self::CeremonyUnpinned { .. } => ErrorKind::Misuse,
+            Self::CeremonyTimeout { .. } | Self::CeremonyAborted { .. } => ErrorKind::Unavailable,
             Self::Frost { .. } | Self::Internal { .. } => ErrorKind::Internal,
+            Self::StoreConflict { .. }
+            | Self::NotFound { .. }
+            | Self::CeremonyClosed
+            | Self::WrongKek { .. } => ErrorKind::Misuse,
+            Self::Equivocation { .. } => ErrorKind::Peer,
+            Self::SealedBlobAuth => ErrorKind::InvalidInput,
+            Self::Storage { .. }
+            | Self::UnsupportedSchema { .. }
+            | Self::KekFile { .. }
+            | Self::Pkcs11Module { .. }
+            | Self::TokenNotFound { .. }
+            | Self::PinIncorrect
+            | Self::PinLocked
+            | Self::KekNotFound { .. }
+            | Self::KekExists { .. }
+            | Self::KekUnsafe { .. }
+            | Self::Pkcs11 { .. } => ErrorKind::Storage,
         }
     }
 
@@ -304,9 +536,14 @@ impl Error {
     /// `invalid_signature_share`, `invalid_ecdh_proof`, `invalid_proof_of_knowledge`,
     /// `invalid_secret_share`, `invalid_package`, `public_key_mismatch`,
     /// `reconstruct_mismatch`, `not_enough_signers`, `not_enough_shares`, `missing_share`,
-    /// `frost` or `internal`.
+    /// `frost` or `internal`; for storage and key protection `storage`, `unsupported_schema`,
+    /// `store_conflict`, `not_found`, `equivocation`, `ceremony_closed`, `sealed_blob_auth`,
+    /// `wrong_kek`, `kek_file`, `pkcs11_module`, `token_not_found`, `pin_incorrect`,
+    /// `pin_locked`, `kek_not_found`, `kek_exists`, `kek_unsafe` or `pkcs11`.
     pub fn code(&self) -> &'static str {
         match self {
+            Self::Link { .. } => "link",
+            Self::LinkProtocol { .. } => "link_protocol",
             Self::InvalidParameters { .. } => "invalid_parameters",
             Self::InvalidSecretKey => "invalid_secret_key",
             Self::InvalidPeerKey => "invalid_peer_key",
@@ -331,8 +568,30 @@ impl Error {
             Self::NotEnoughSigners { .. } => "not_enough_signers",
             Self::NotEnoughShares { .. } => "not_enough_shares",
             Self::MissingShare { .. } => "missing_share",
+            Self::CoordinatorMisbehaved { .. } => "coordinator_misbehaved",
+            Self::EchoMismatch { .. } => "echo_mismatch",
+            Self::CeremonyUnpinned { .. } => "ceremony_unpinned",
+            Self::CeremonyTimeout { .. } => "ceremony_timeout",
+            Self::CeremonyAborted { .. } => "ceremony_aborted",
             Self::Frost { .. } => "frost",
             Self::Internal { .. } => "internal",
+            Self::Storage { .. } => "storage",
+            Self::UnsupportedSchema { .. } => "unsupported_schema",
+            Self::StoreConflict { .. } => "store_conflict",
+            Self::NotFound { .. } => "not_found",
+            Self::Equivocation { .. } => "equivocation",
+            Self::CeremonyClosed => "ceremony_closed",
+            Self::SealedBlobAuth => "sealed_blob_auth",
+            Self::WrongKek { .. } => "wrong_kek",
+            Self::KekFile { .. } => "kek_file",
+            Self::Pkcs11Module { .. } => "pkcs11_module",
+            Self::TokenNotFound { .. } => "token_not_found",
+            Self::PinIncorrect => "pin_incorrect",
+            Self::PinLocked => "pin_locked",
+            Self::KekNotFound { .. } => "kek_not_found",
+            Self::KekExists { .. } => "kek_exists",
+            Self::KekUnsafe { .. } => "kek_unsafe",
+            Self::Pkcs11 { .. } => "pkcs11",
         }
     }
 
@@ -347,6 +606,8 @@ impl Error {
                 vec![*culprit]
             }
             Self::InvalidSecretShare { culprit } => culprit.iter().copied().collect(),
+            Self::EchoMismatch { participants } => participants.clone(),
+            Self::Equivocation { from, .. } => ParticipantId::new(*from).into_iter().collect(),
             _ => Vec::new(),
         }
     }

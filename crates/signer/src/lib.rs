@@ -9,8 +9,10 @@
 //! The engine is pure functions over keys and packages, with the RNG passed in and no I/O,
 //! clock or state between calls. On top of it, [`wire`] is the framed coordinator ↔ node
 //! protocol (spec §8.3) and [`session`] the sans-IO signing and ECDH state machines (time is an
-//! input, deadlines from [`limits`]). Still to come: DKG/refresh ceremonies over the wire, the
-//! SHS transport, node policy, storage and sealing.
+//! input, deadlines from [`limits`]); [`ceremony`] and [`node_ceremony`] the two sides of key
+//! ceremonies; [`node`] the share holder's request handling with its own policy checks;
+//! [`net`] the tokio links over keyline-shs; [`store`] and [`envelope`] persistence with
+//! shares sealed under a key-encryption key (file or PKCS#11).
 //!
 //! | module | who | what |
 //! |---|---|---|
@@ -25,7 +27,13 @@
 //! | [`keys`] | all | [`NodeShare`], [`PublicKeyPackage`], [`GroupKey`]; how the npub relates to tweak and parity |
 //! | [`bip340`] | all | the BIP340 verification every aggregate passes |
 //! | [`wire`] | nodes, coordinator | the coordinator ↔ node frames (spec §8.3), strict decoding |
-//! | [`ceremony`] | coordinator | sans-IO DKG relay [`ceremony::DkgSession`] (deadlines, equivocation, key confirmation) |
+//! | [`ceremony`] | coordinator | sans-IO DKG/refresh/import [`ceremony::DkgSession`]: echo round, signature checks, deadlines, equivocation, key confirmation |
+//! | [`node_ceremony`] | nodes | sans-IO DKG/refresh/import machine: author and echo signatures, HPKE-sealed round-2 packages and dealt shares |
+//! | [`descriptor`] | nodes, coordinator | signed node descriptors, [`descriptor::NodeKeys`], HPKE between nodes |
+//! | [`node`] | nodes | [`node::NodeCore`]: shares by key, NIP-01 id recomputation and node policy before any nonce |
+//! | [`net`] | nodes, coordinator | tokio links over keyline-shs with mutual pins; [`net::coordinator::Coordinator`] drives sessions and ceremonies |
+//! | [`store`] | nodes, coordinator | sqlx (SQLite) state: keys, nodes, ceremonies, audit, sealed shares; [`store::ShareVault`] |
+//! | [`envelope`] | nodes | AES-256-GCM share envelopes under a file or PKCS#11 key-encryption key |
 //! | [`session`] | nodes, coordinator | sans-IO signing: [`session::SignSession`] with failover, [`session::NodeSigner`] |
 //!
 //! ```
@@ -44,10 +52,12 @@
 //! signature share, ECDH partial, proof of knowledge or secret share is **named** in the error
 //! ([`Error::culprits`]) so the coordinator can retry without it. The coordinator holds no
 //! share; it sees commitments, signature shares, partial points and public packages, and can
-//! deny service. Ceremony packages marked secret (round-2 packages, dealt shares, repair deltas
-//! and sigmas) must travel sealed and authenticated between nodes (spec §8.7); this crate only
-//! produces and checks them. The broadcast property of DKG round 1 is provided by the
-//! ceremony's echo round, not here. Nonces exist only inside [`sign::SigningNonces`], which
+//! deny service. Round-2 packages and dealt shares travel HPKE-sealed between nodes
+//! ([`node_ceremony`]; repair is not wired to the wire protocol yet); the broadcast property of
+//! DKG round 1 comes from the ceremony's echo round, whose signed transcript hashes expose an
+//! equivocating node or a tampering coordinator. Nodes re-check every signing request against
+//! the event they are shown and their own policy ([`node`]), so a compromised coordinator
+//! obtains only signatures t nodes agree to. Nonces exist only inside [`sign::SigningNonces`], which
 //! cannot be copied, serialised or used twice.
 //!
 //! ## Defaults and limits
@@ -64,8 +74,10 @@
 //! * Changing t or adding participants in a refresh (the FROST scheme keeps t; a subset refresh
 //!   removes participants).
 //! * Robust signing: FROST aborts if a chosen signer fails; the caller restarts without it.
-//! * Persistence: objects serialise to bytes; sealing and storage are the callers' jobs.
-//!   Nonces and ceremony secrets never serialise.
+//! * Persisting nonces or ceremony secrets: they never serialise; a node that restarts
+//!   mid-ceremony has lost its part by design and the ceremony is rerun.
+//! * The NIP-46 bunker, per-client grants and the operator-signed node policy document (the
+//!   next stage); today a node's policy is [`node::NodePolicy`].
 //!
 //! ## Security status
 //!
@@ -83,6 +95,7 @@
 
 pub mod bip340;
 pub mod ceremony;
+pub mod descriptor;
 mod codec;
 pub mod dkg;
 
@@ -94,7 +107,9 @@ pub mod import;
 pub mod keys;
 pub mod limits;
 pub mod local;
+pub mod node_ceremony;
 pub mod net;
+pub mod node;
 mod point;
 pub mod recover;
 pub mod refresh;

@@ -62,6 +62,29 @@ pub const MAX_NODE_FRAME: usize = 1024 * 1024;
 /// pin with unanswered requests; the transport layer enforces it.
 pub const NODE_INFLIGHT: usize = 64;
 
+/// Deadline for the `Hello`/`HelloAck` exchange after the SHS handshake of a node link.
+pub const LINK_HELLO_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// Deadline for a coordinator's TCP connect plus SHS handshake to a node.
+pub const LINK_CONNECT_TIMEOUT: Duration = Duration::from_secs(3);
+
+/// A node closes a link on which nothing arrived for this long (coordinators ping every
+/// [`LINK_PING_INTERVAL`]).
+pub const NODE_IDLE_TIMEOUT: Duration = Duration::from_secs(120);
+
+/// How often a coordinator pings an idle node link.
+pub const LINK_PING_INTERVAL: Duration = Duration::from_secs(30);
+
+/// Longest wait between a coordinator's reconnection attempts to a node (doubling from
+/// 100 ms).
+pub const LINK_BACKOFF_MAX: Duration = Duration::from_secs(5);
+
+/// Most coordinator connections a node serves at once.
+pub const NODE_MAX_LINKS: usize = 64;
+
+/// Most key ceremonies a node runs at once.
+pub const NODE_CEREMONIES: usize = 8;
+
 /// Longest unsigned event in a request context: 256 KiB (spec §8.3). Nostr relays commonly
 /// refuse larger events.
 pub const MAX_UNSIGNED_EVENT: usize = 256 * 1024;
@@ -109,3 +132,55 @@ pub const CEREMONY_ROUND_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// Deadline for a whole DKG/refresh ceremony: 120 s (spec §8.7).
 pub const CEREMONY_TIMEOUT: Duration = Duration::from_secs(120);
+
+// ----- persistence and key protection (spec §9, §10; `store`, `envelope`) -------------------
+
+/// Longest plaintext a sealed blob may carry: 4 KiB.
+///
+/// Sealed plaintexts are a FROST `KeyPackage` (136 bytes for the `-tr` suite) or a 32-byte
+/// transport secret; 4 KiB leaves room for future objects and keeps a blob read from the
+/// database small before it is parsed.
+pub const MAX_SEALED_PLAINTEXT: usize = 4096;
+
+/// Longest KEK id in a sealed blob header: 64 bytes (spec §10.1, `kek_id_len` ≤ 64).
+pub const MAX_KEK_ID_LEN: usize = 64;
+
+/// Longest key id bound into a sealed blob's AAD: 64 bytes. keyline's key ids are 16 bytes.
+pub const MAX_SEALED_KEY_ID_LEN: usize = 64;
+
+/// Longest sealed blob accepted: [`MAX_SEALED_PLAINTEXT`] plus the largest header (magic 4,
+/// version 1, provider 1, id length 1, [`MAX_KEK_ID_LEN`]), the 12-byte IV and the 16-byte tag.
+pub const MAX_SEALED_BLOB: usize = MAX_SEALED_PLAINTEXT + 4 + 1 + 1 + 1 + MAX_KEK_ID_LEN + 12 + 16;
+
+/// Longest public ceremony message the store records: [`MAX_NODE_FRAME`] (it arrived in one
+/// frame).
+pub const MAX_CEREMONY_MESSAGE: usize = MAX_NODE_FRAME;
+
+/// Longest node descriptor, address or label the store accepts: [`MAX_DESCRIPTOR`] bytes.
+pub const MAX_NODE_FIELD: usize = MAX_DESCRIPTOR;
+
+/// Longest text field of an audit record (actor, action, method, decision, error code…):
+/// 256 bytes. The audit log keeps identifiers and decisions, never content (spec §12.7).
+pub const MAX_AUDIT_FIELD: usize = 256;
+
+/// Audit records returned by one `Store::audit_list` call unless fewer are asked for: 100.
+pub const AUDIT_PAGE_SIZE: usize = 100;
+
+/// Most audit records one `Store::audit_list` call returns: 1000, so one query cannot pull
+/// the whole log into memory.
+pub const MAX_AUDIT_PAGE: usize = 1000;
+
+/// How long the store waits for another connection's or process's database lock: 5 s
+/// (spec §9, `busy_timeout`).
+pub const STORE_BUSY_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// How long a store call waits for a pooled connection: 10 s.
+pub const STORE_ACQUIRE_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Connections the store keeps to its SQLite file: 4 (one writer at a time in SQLite; readers
+/// proceed in parallel under WAL).
+pub const STORE_MAX_CONNECTIONS: u32 = 4;
+
+/// Longest PKCS#11 user PIN read from an environment variable or a PIN file: 256 bytes.
+/// Tokens accept far shorter PINs; the bound only keeps a wrong file from being read whole.
+pub const MAX_PIN_LEN: usize = 256;

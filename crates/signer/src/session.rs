@@ -54,7 +54,11 @@ impl fmt::Display for NodeFailure {
             FailureReason::Silent => "no answer".to_string(),
             FailureReason::BadShare => "invalid signature share".to_string(),
             FailureReason::BadProof => "invalid ECDH proof".to_string(),
-            FailureReason::Refused(code) => format!("refused with code {}", code.0),
+            FailureReason::Refused(ErrorCode::UNREACHABLE) => "unreachable".to_string(),
+            FailureReason::Refused(code) => match code.name() {
+                Some(name) => format!("refused ({name})"),
+                None => format!("refused with code {}", code.0),
+            },
         };
         write!(f, "node {} in round {}: {why}", self.id, self.round)
     }
@@ -594,8 +598,9 @@ struct Signed {
 /// signers) still consumes the session's nonces: the coordinator restarts with fresh ones.
 /// At most [`NODE_SIGN_SESSIONS`] live sessions and as many idempotency records are kept.
 ///
-/// Policy re-checks and the NIP-01 id recomputation from the request context are not done here
-/// yet: the node signs the `message` of the `SignCommitReq` it accepted.
+/// Policy re-checks and the NIP-01 id recomputation from the request context are done before
+/// this, by [`crate::node::NodeCore`]; a bare `NodeSigner` signs the `message` of the
+/// `SignCommitReq` it accepted.
 pub struct NodeSigner {
     share: NodeShare,
     key_id: KeyId,
@@ -634,6 +639,22 @@ impl NodeSigner {
     /// Whether nonces are held for `session_id` (a test and status hook; never the nonces).
     pub fn has_nonces(&self, session_id: &SessionId) -> bool {
         self.live.contains_key(session_id)
+    }
+
+    /// Whether `session_id` is live or recently signed here (routes round-2 and abort
+    /// messages, which carry no key id).
+    pub fn knows(&self, session_id: &SessionId) -> bool {
+        self.live.contains_key(session_id) || self.signed.contains_key(session_id)
+    }
+
+    /// A copy of the share (for a refresh ceremony, which consumes the old share).
+    pub fn share_copy(&self) -> crate::Result<NodeShare> {
+        NodeShare::deserialize(&self.share.serialize()?)
+    }
+
+    /// The x-only public key (npub) of the key this signer holds a share of.
+    pub fn npub(&self) -> [u8; 32] {
+        self.share.public().npub()
     }
 
     /// Live nonce sessions.

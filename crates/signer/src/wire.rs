@@ -18,8 +18,10 @@
 //! `Error{malformed}` and close), [`Error::UnsupportedVersion`] (close) and
 //! [`Error::UnsupportedType`] (answer `Error{unsupported_type}` and keep the connection).
 //!
-//! Round-2 DKG/refresh payloads ([`SealedItem`]) are secret: they travel inside the SHS
-//! box-stream (and HPKE-sealed node to node once that lands), and are zeroized on drop here.
+//! Round-2 DKG/refresh payloads ([`SealedItem`]) and dealt import shares
+//! ([`Body::ImportShare`]) are HPKE-sealed end to end (spec §8.7 step 4, §8.8; see
+//! [`crate::descriptor`]): each payload is `enc[32] ‖ ciphertext`, and travels inside the SHS
+//! box-stream on top. [`SealedItem`] payloads are zeroized on drop here all the same.
 
 use std::fmt;
 
@@ -88,6 +90,29 @@ impl ErrorCode {
     pub const REJECTED: Self = Self(10);
     /// A bug on the sender's side.
     pub const INTERNAL: Self = Self(11);
+    /// Never sent: the coordinator's transport reports a node it cannot reach (link down,
+    /// connection lost mid-request) to its sessions with this code, so they fail over at once
+    /// instead of waiting for the round deadline.
+    pub const UNREACHABLE: Self = Self(12);
+
+    /// The registered name of the code (`malformed`, `policy`, …), `None` for unknown codes.
+    pub fn name(self) -> Option<&'static str> {
+        Some(match self.0 {
+            1 => "malformed",
+            2 => "unsupported_version",
+            3 => "unsupported_type",
+            4 => "policy",
+            5 => "nonce_used",
+            6 => "unknown_session",
+            7 => "unknown_key",
+            8 => "expired",
+            9 => "busy",
+            10 => "rejected",
+            11 => "internal",
+            12 => "unreachable",
+            _ => return None,
+        })
+    }
 }
 
 /// What a request asks the node to do (spec §8.3 request context).
@@ -219,9 +244,9 @@ pub struct SignedEcho {
     pub signature: [u8; 64],
 }
 
-/// A secret payload between two nodes (a round-2 package, HPKE-sealed once that lands):
-/// `peer` is the recipient in `Sealed` and the sender in `SealedDeliver`. Zeroized on drop;
-/// `Debug` shows only the length.
+/// A secret payload between two nodes (a round-2 package HPKE-sealed to its recipient,
+/// `enc[32] ‖ ciphertext`): `peer` is the recipient in `Sealed` and the sender in
+/// `SealedDeliver`. Zeroized on drop; `Debug` shows only the length.
 #[derive(Clone, PartialEq, Eq)]
 pub struct SealedItem {
     /// The other node.
@@ -444,6 +469,20 @@ pub enum Body {
         /// Why.
         reason: ErrorCode,
     },
+    /// 0x40: a dealt share of an imported key (spec §8.8), HPKE-sealed to its node.
+    ImportShare {
+        /// The ceremony.
+        ceremony_id: CeremonyId,
+        /// The imported key.
+        key_id: KeyId,
+        /// The recipient's identifier.
+        id: ParticipantId,
+        /// The sealed `DealtShare` (`enc[32] ‖ ciphertext`, at most [`MAX_ENCODED_LEN`]
+        /// bytes; opaque here).
+        sealed: Vec<u8>,
+        /// The key's public key package.
+        public: PublicKeyPackage,
+    },
 }
 
 /// One frame: the request id and the body.
@@ -495,6 +534,7 @@ impl Body {
             Self::Commit { .. } => 0x38,
             Self::Committed { .. } => 0x39,
             Self::CeremonyAbort { .. } => 0x3A,
+            Self::ImportShare { .. } => 0x40,
         }
     }
 
@@ -508,6 +548,26 @@ impl Body {
             | Self::SignAbort { session_id }
             | Self::EcdhReq { session_id, .. }
             | Self::EcdhResp { session_id, .. } => Some(session_id),
+            _ => None,
+        }
+    }
+
+    /// The ceremony a body belongs to, if it is a ceremony message (`0x30`–`0x3A`, `0x40`):
+    /// how the transport routes it to its ceremony machine.
+    pub fn ceremony_id(&self) -> Option<&CeremonyId> {
+        match self {
+            Self::CeremonyStart { ceremony_id, .. }
+            | Self::Round1 { ceremony_id, .. }
+            | Self::Round1Set { ceremony_id, .. }
+            | Self::Echo { ceremony_id, .. }
+            | Self::EchoSet { ceremony_id, .. }
+            | Self::Sealed { ceremony_id, .. }
+            | Self::SealedDeliver { ceremony_id, .. }
+            | Self::KeyConfirm { ceremony_id, .. }
+            | Self::Commit { ceremony_id, .. }
+            | Self::Committed { ceremony_id, .. }
+            | Self::CeremonyAbort { ceremony_id, .. }
+            | Self::ImportShare { ceremony_id, .. } => Some(ceremony_id),
             _ => None,
         }
     }
@@ -903,6 +963,19 @@ fn encode_body(w: &mut Writer, body: &Body) -> Result<()> {
             w.bytes(ceremony_id);
             w.u16(reason.0);
         }
+        Body::ImportShare {
+            ceremony_id,
+            key_id,
+            id,
+            sealed,
+            public,
+        } => {
+            w.bytes(ceremony_id);
+            w.bytes(key_id);
+            w.id(*id);
+            w.field16(sealed, MAX_ENCODED_LEN)?;
+            w.field16(&public.serialize()?, MAX_ENCODED_LEN)?;
+        }
     }
     Ok(())
 }
@@ -1211,6 +1284,14 @@ fn decode_body(r: &mut Reader<'_>, ty: u8, req_id: u64) -> Result<Body> {
         0x3A => Body::CeremonyAbort {
             ceremony_id: r.array()?,
             reason: ErrorCode(r.u16()?),
+        },
+        0x40 => Body::ImportShare {
+            ceremony_id: r.array()?,
+            key_id: r.array()?,
+            id: r.id()?,
+            sealed: r.field16(MAX_ENCODED_LEN)?.to_vec(),
+            public: PublicKeyPackage::deserialize(r.field16(MAX_ENCODED_LEN)?)
+                .map_err(|_| malformed())?,
         },
         _ => return Err(Error::UnsupportedType { ty, req_id }),
     })

@@ -1,317 +1,409 @@
-//! The coordinator's DKG relay (spec §8.7, §16 items 4–5) driven by an in-memory harness:
-//! nodes run the engine's `dkg::part1..3`, every hop goes through the wire codec, a manual
-//! clock, duplication and reordering from a seeded RNG.
+//! The coordinator's own checks in a key ceremony (spec §8.7): honest node machines bring the
+//! ceremony to a round, then one node's message is replaced; the coordinator must name the
+//! sender before relaying anything, or ignore what is harmless. Every hop goes through the wire
+//! codec. The full simulated runs are in `tests/ceremonies.rs`.
 
 mod common;
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 use std::time::Duration;
 
-use common::{SeededRng, libsecp_verify};
+use common::SeededRng;
 use keyline_signer::ceremony::{DkgConfig, DkgEvent, DkgSession};
-use keyline_signer::dkg::{Round1Package, Round1Secret, Round2Package, Round2Secret};
-use keyline_signer::rng::rand_core::RngCore;
-use keyline_signer::session::{FailureReason, NodeFailure};
-use keyline_signer::wire::{
-    Body, Message, Participant, SealedItem, SignedRound1, decode_message, encode_message,
+use keyline_signer::descriptor::{NodeDescriptor, NodeKeys};
+use keyline_signer::node_ceremony::{
+    NodeCeremony, sign_confirm, sign_echo, sign_round1, transcript_hash,
 };
-use keyline_signer::{Error, NodeShare, ParticipantId, PublicKeyPackage, dkg, local};
+use keyline_signer::session::{FailureReason, Outgoing, Step};
+use keyline_signer::wire::{
+    Body, ErrorCode, Message, Participant, SealedItem, decode_message, encode_message,
+};
+use keyline_signer::{Error, ParticipantId, dkg, local};
 
 fn id(v: u16) -> ParticipantId {
     ParticipantId::new(v).unwrap()
 }
 
-#[derive(Clone, Copy, PartialEq, Eq)]
-enum B {
-    Honest,
-    /// Black-holes everything from round `n` on.
-    SilentFrom(u8),
-    /// Sends a second, different round-1 package.
-    Equivocate,
+const CID: [u8; 16] = [7; 16];
+
+fn hop(body: Body) -> Body {
+    let bytes = encode_message(&Message::new(0, body)).unwrap();
+    decode_message(&bytes).unwrap().body
 }
 
-#[derive(Default)]
-struct Node {
-    r1: Option<Round1Secret>,
-    r2: Option<Round2Secret>,
-    round1: BTreeMap<ParticipantId, Round1Package>,
-    share: Option<NodeShare>,
-    committed: bool,
+struct Fixture {
+    keys: Vec<Arc<NodeKeys>>,
+    session: DkgSession,
+    machines: BTreeMap<ParticipantId, NodeCeremony>,
+    rng: SeededRng,
+    now: Duration,
+    /// The last messages the coordinator sent.
+    sent: Vec<Outgoing>,
 }
 
-fn round_of(body: &Body) -> u8 {
-    match body {
-        Body::CeremonyStart { .. } => 1,
-        Body::Round1Set { .. } => 2,
-        Body::SealedDeliver { .. } => 3,
-        Body::Commit { .. } => 4,
-        _ => 0,
-    }
-}
-
-fn node_step(me: ParticipantId, node: &mut Node, body: &Body, rng: &mut SeededRng) -> Vec<Body> {
-    match body {
-        Body::CeremonyStart {
-            ceremony_id,
-            threshold,
-            participants,
-            ..
-        } => {
-            if node.r1.is_some() || node.r2.is_some() {
-                return vec![];
-            }
-            let (secret, package) =
-                dkg::part1(me, *threshold, participants.len() as u16, rng).unwrap();
-            node.r1 = Some(secret);
-            vec![Body::Round1 {
-                ceremony_id: *ceremony_id,
-                package: SignedRound1 {
-                    id: me,
-                    package,
-                    signature: [0; 64],
-                },
-            }]
-        }
-        Body::Round1Set {
-            ceremony_id,
-            packages,
-        } => {
-            let Some(secret) = node.r1.take() else {
-                return vec![];
-            };
-            node.round1 = packages
-                .iter()
-                .filter(|p| p.id != me)
-                .map(|p| (p.id, p.package.clone()))
-                .collect();
-            let (secret, out) = dkg::part2(secret, &node.round1).unwrap();
-            node.r2 = Some(secret);
-            vec![Body::Sealed {
-                ceremony_id: *ceremony_id,
-                round: 2,
-                items: out
-                    .iter()
-                    .map(|(to, p)| SealedItem {
-                        peer: *to,
-                        payload: p.serialize().unwrap(),
-                    })
-                    .collect(),
-            }]
-        }
-        Body::SealedDeliver {
-            ceremony_id, items, ..
-        } => {
-            let Some(secret) = node.r2.take() else {
-                return vec![];
-            };
-            let received: BTreeMap<ParticipantId, Round2Package> = items
-                .iter()
-                .map(|i| (i.peer, Round2Package::deserialize(&i.payload).unwrap()))
-                .collect();
-            let share = dkg::part3(secret, &node.round1, &received).unwrap();
-            let public = share.public().clone();
-            node.share = Some(share);
-            vec![Body::KeyConfirm {
-                ceremony_id: *ceremony_id,
-                npub: public.npub(),
-                hash: public.fingerprint().unwrap(),
-                public,
-                signature: [0; 64],
-            }]
-        }
-        Body::Commit { ceremony_id, .. } => {
-            node.committed = true;
-            vec![Body::Committed {
-                ceremony_id: *ceremony_id,
-                share_version: 1,
-            }]
-        }
-        _ => vec![],
-    }
-}
-
-struct Run {
-    outcome: Result<PublicKeyPackage, Error>,
-    finished_at: Duration,
-    nodes: BTreeMap<ParticipantId, Node>,
-}
-
-fn run(t: u16, behaviours: &[B], config: DkgConfig, dup: u32, seed: u64) -> Run {
-    let n = behaviours.len() as u16;
-    let participants: Vec<Participant> = (1..=n)
-        .map(|i| Participant {
-            id: id(i),
-            node_id: [i as u8; 32],
-            hpke_pk: [0x80 | i as u8; 32],
-        })
-        .collect();
-    let mut rng = SeededRng::new(seed);
-    let mut net = SeededRng::new(seed ^ 0xD6);
-    let mut nodes: BTreeMap<ParticipantId, Node> =
-        (1..=n).map(|i| (id(i), Node::default())).collect();
-    let mut now = Duration::ZERO;
-    let (mut session, step) =
-        DkgSession::new([7; 16], [8; 16], t, participants, config, now).unwrap();
-    type Packet = (Duration, u64, bool, ParticipantId, Vec<u8>);
-    let mut queue: Vec<Packet> = Vec::new();
-    let mut seq = 0;
-    let mut push = |queue: &mut Vec<Packet>, now: Duration, to_node: bool, peer, body: Body| {
-        let bytes = encode_message(&Message::new(0, body)).unwrap().to_vec();
-        let copies = if net.next_u32() % 1000 < dup { 2 } else { 1 };
-        for _ in 0..copies {
-            seq += 1;
-            let at = now + Duration::from_millis(1 + u64::from(net.next_u32() % 300));
-            queue.push((at, seq, to_node, peer, bytes.clone()));
-        }
-    };
-    for o in step.send {
-        push(&mut queue, now, true, o.to, o.body);
-    }
-    let mut guard = 0;
-    while session.outcome().is_none() {
-        guard += 1;
-        assert!(guard < 100_000);
-        let deadline = session.deadline().unwrap();
-        let next = (0..queue.len()).min_by_key(|&i| (queue[i].0, queue[i].1));
-        let step = match next {
-            Some(i) if queue[i].0 <= deadline => {
-                let (at, _, to_node, peer, bytes) = queue.swap_remove(i);
-                now = now.max(at);
-                let body = decode_message(&bytes).unwrap().body;
-                if to_node {
-                    let b = behaviours[usize::from(peer.get()) - 1];
-                    if let B::SilentFrom(r) = b
-                        && round_of(&body) >= r
-                    {
-                        continue;
-                    }
-                    let replies = node_step(peer, nodes.get_mut(&peer).unwrap(), &body, &mut rng);
-                    for reply in replies {
-                        if b == B::Equivocate
-                            && let Body::Round1 { ceremony_id, .. } = &reply
-                        {
-                            let (_, other) = dkg::part1(peer, t, n, &mut rng).unwrap();
-                            let evil = Body::Round1 {
-                                ceremony_id: *ceremony_id,
-                                package: SignedRound1 {
-                                    id: peer,
-                                    package: other,
-                                    signature: [0; 64],
-                                },
-                            };
-                            push(&mut queue, now, false, peer, evil);
-                        }
-                        push(&mut queue, now, false, peer, reply);
-                    }
-                    continue;
-                }
-                session.on_message(peer, &body, now)
-            }
-            _ => {
-                now = now.max(deadline);
-                session.on_timeout(now)
-            }
-        };
-        if let Some(DkgEvent::Done(_)) = step.events.last() {
-            assert!(session.outcome().unwrap().is_ok());
-        }
-        for o in step.send {
-            push(&mut queue, now, true, o.to, o.body);
-        }
-    }
-    Run {
-        outcome: session.outcome().unwrap().clone(),
-        finished_at: now,
-        nodes,
-    }
-}
-
-#[test]
-fn dkg_2_of_3_and_3_of_5_through_the_relay_then_sign() {
-    for (t, n) in [(2u16, 3usize), (3, 5)] {
-        let r = run(
-            t,
-            &vec![B::Honest; n],
-            DkgConfig::default(),
-            0,
-            u64::from(t),
-        );
-        let public = r.outcome.unwrap();
-        let shares: Vec<&NodeShare> = r
-            .nodes
-            .values()
-            .map(|n| n.share.as_ref().unwrap())
+impl Fixture {
+    /// A 2-of-3 DKG brought to `round`: returns the honest node messages of that round, not
+    /// yet given to the coordinator.
+    fn at_round(round: u8, seed: u64) -> (Self, Vec<(ParticipantId, Body)>) {
+        let mut rng = SeededRng::new(seed);
+        let keys: Vec<Arc<NodeKeys>> = (0..3)
+            .map(|_| Arc::new(NodeKeys::generate(&mut rng)))
             .collect();
-        assert!(r.nodes.values().all(|n| n.committed));
-        assert!(shares.iter().all(|s| *s.public() == public));
-        let msg = [0x42; 32];
-        let sig = local::sign(
-            &public,
-            &shares[..usize::from(t)],
-            &msg,
-            &mut SeededRng::new(1),
+        let descriptors: Vec<NodeDescriptor> = keys.iter().map(|k| k.descriptor(1)).collect();
+        let participants: Vec<Participant> = keys
+            .iter()
+            .enumerate()
+            .map(|(i, k)| Participant {
+                id: id(i as u16 + 1),
+                node_id: k.node_id(),
+                hpke_pk: k.hpke_pk(),
+            })
+            .collect();
+        let machines = (1..=3)
+            .map(|i| {
+                (
+                    id(i),
+                    NodeCeremony::new(keys[usize::from(i) - 1].clone(), &descriptors, None),
+                )
+            })
+            .collect();
+        let (session, step) = DkgSession::new(
+            CID,
+            [8; 16],
+            2,
+            participants,
+            DkgConfig::default(),
+            Duration::ZERO,
         )
         .unwrap();
-        assert!(libsecp_verify(&public.npub(), &msg, &sig));
-    }
-}
-
-#[test]
-fn a_node_missing_a_round_fails_at_that_rounds_deadline_naming_it() {
-    let cfg = DkgConfig::default();
-    for round in 1..=4u8 {
-        let r = run(
-            2,
-            &[B::Honest, B::SilentFrom(round), B::Honest],
-            cfg,
-            0,
-            10 + u64::from(round),
-        );
-        let err = r.outcome.unwrap_err();
-        match &err {
-            Error::Unavailable {
-                operation: "dkg",
-                failed,
-                ..
-            } => assert_eq!(
-                failed,
-                &vec![NodeFailure {
-                    id: id(2),
-                    round,
-                    reason: FailureReason::Silent
-                }]
-            ),
-            other => panic!("round {round}: {other}"),
+        let mut f = Self {
+            keys,
+            session,
+            machines,
+            rng,
+            now: Duration::ZERO,
+            sent: Vec::new(),
+        };
+        let mut replies = f.deliver(step);
+        while f.session.round() < round {
+            let mut sends = Step::default();
+            for (from, body) in replies {
+                let step = f.send(from, body);
+                sends.send.extend(step.send);
+                assert!(step.events.is_empty(), "{:?}", step.events);
+            }
+            replies = f.deliver(sends);
         }
-        // The deadline of round r is at most r round timeouts after the start.
-        assert!(r.finished_at <= cfg.round_timeout * u32::from(round));
-        assert!(r.finished_at <= cfg.total_timeout);
+        assert_eq!(f.session.round(), round);
+        (f, replies)
+    }
+
+    fn deliver(&mut self, step: Step<DkgEvent>) -> Vec<(ParticipantId, Body)> {
+        self.now += Duration::from_millis(10);
+        self.sent = step.send.clone();
+        let mut out = Vec::new();
+        for o in step.send {
+            let m = self.machines.get_mut(&o.to).unwrap();
+            let s = m.handle(&hop(o.body), self.now, &mut self.rng);
+            out.extend(s.replies.into_iter().map(|b| (o.to, b)));
+        }
+        out
+    }
+
+    fn send(&mut self, from: ParticipantId, body: Body) -> Step<DkgEvent> {
+        self.now += Duration::from_millis(1);
+        self.session.on_message(from, &hop(body), self.now)
+    }
+
+    /// Feeds `replies`, replacing node `who`'s message with `bad`; returns the error the
+    /// ceremony failed with, checking the abort went to every node.
+    fn fails_with(&mut self, replies: Vec<(ParticipantId, Body)>, who: u16, bad: Body) -> Error {
+        for (from, body) in replies {
+            let body = if from == id(who) { bad.clone() } else { body };
+            let step = self.send(from, body);
+            if let Some(DkgEvent::Failed(err)) = step.events.first() {
+                assert_eq!(step.send.len(), 3);
+                assert!(
+                    step.send
+                        .iter()
+                        .all(|o| matches!(o.body, Body::CeremonyAbort { .. }))
+                );
+                return err.clone();
+            }
+            assert!(step.send.is_empty(), "relayed before the check");
+        }
+        panic!("the ceremony did not fail");
     }
 }
 
+fn reply_of(replies: &[(ParticipantId, Body)], who: u16) -> Body {
+    replies
+        .iter()
+        .find(|(from, _)| *from == id(who))
+        .unwrap()
+        .1
+        .clone()
+}
+
 #[test]
-fn equivocation_is_named() {
-    let r = run(
+fn round1_with_a_forged_or_foreign_signature_is_named() {
+    let (mut f, replies) = Fixture::at_round(1, 1);
+    let Body::Round1 { package, .. } = reply_of(&replies, 2) else {
+        panic!()
+    };
+    // Signed by node 1 instead of node 2.
+    let forged = sign_round1(&f.keys[0], &CID, id(2), package.package.clone()).unwrap();
+    let err = f.fails_with(
+        replies,
         2,
-        &[B::Honest, B::Honest, B::Equivocate],
-        DkgConfig::default(),
-        0,
-        20,
+        Body::Round1 {
+            ceremony_id: CID,
+            package: forged,
+        },
     );
-    let err = r.outcome.unwrap_err();
-    assert_eq!(err.culprits(), vec![id(3)], "{err}");
-    assert!(err.to_string().contains("equivocation"));
+    assert_eq!(err.culprits(), vec![id(2)]);
+    assert!(err.to_string().contains("author signature"), "{err}");
+
+    // Signed for another ceremony.
+    let (mut f, replies) = Fixture::at_round(1, 2);
+    let mut rng = SeededRng::new(3);
+    let (_, other) = dkg::part1(id(3), 2, 3, &mut rng).unwrap();
+    let foreign = sign_round1(&f.keys[2], &[1; 16], id(3), other).unwrap();
+    let err = f.fails_with(
+        replies,
+        3,
+        Body::Round1 {
+            ceremony_id: CID,
+            package: foreign,
+        },
+    );
+    assert_eq!(err.culprits(), vec![id(3)]);
 }
 
 #[test]
-fn duplicates_and_reordering_are_harmless() {
-    for seed in 0..6 {
-        let r = run(2, &[B::Honest; 3], DkgConfig::default(), 500, 100 + seed);
-        let public = r.outcome.unwrap();
-        assert!(
-            r.nodes
-                .values()
-                .all(|n| n.share.as_ref().unwrap().public() == &public)
-        );
+fn the_round1_set_carries_every_signed_package_and_h1_is_shared() {
+    let (f, replies) = Fixture::at_round(2, 4);
+    let Body::Round1Set { packages, .. } = &f.sent[0].body else {
+        panic!("{:?}", f.sent[0].body)
+    };
+    assert_eq!(f.sent.len(), 3);
+    assert!(f.sent.iter().all(|o| o.body == f.sent[0].body));
+    let h1 = transcript_hash(&CID, 2, packages).unwrap();
+    for (_, echo) in &replies {
+        let Body::Echo { echo, .. } = echo else {
+            panic!()
+        };
+        assert_eq!(echo.hash, h1);
     }
+    // H1 depends on every input.
+    assert_ne!(transcript_hash(&[0; 16], 2, packages).unwrap(), h1);
+    assert_ne!(transcript_hash(&CID, 3, packages).unwrap(), h1);
+    assert_ne!(transcript_hash(&CID, 2, &packages[..2]).unwrap(), h1);
+    let mut swapped = packages.clone();
+    swapped.swap(0, 1);
+    assert!(transcript_hash(&CID, 2, &swapped).is_err(), "must ascend");
+}
+
+#[test]
+fn an_echo_over_another_transcript_or_badly_signed_is_named() {
+    let (mut f, replies) = Fixture::at_round(2, 5);
+    let lying = sign_echo(&f.keys[1], &CID, id(2), [0xAA; 32]);
+    let err = f.fails_with(
+        replies,
+        2,
+        Body::Echo {
+            ceremony_id: CID,
+            echo: lying,
+        },
+    );
+    assert_eq!(err.culprits(), vec![id(2)]);
+    assert!(err.to_string().contains("transcript"), "{err}");
+
+    let (mut f, replies) = Fixture::at_round(2, 6);
+    let Body::Echo { mut echo, .. } = reply_of(&replies, 1) else {
+        panic!()
+    };
+    echo.signature[0] ^= 1;
+    let err = f.fails_with(
+        replies,
+        1,
+        Body::Echo {
+            ceremony_id: CID,
+            echo,
+        },
+    );
+    assert_eq!(err.culprits(), vec![id(1)]);
+    assert!(err.to_string().contains("signature"), "{err}");
+}
+
+#[test]
+fn sealed_packages_must_be_addressed_to_every_other_participant() {
+    let (mut f, replies) = Fixture::at_round(3, 7);
+    let Body::Sealed { items, .. } = reply_of(&replies, 3) else {
+        panic!()
+    };
+    assert_eq!(
+        items.iter().map(|i| i.peer).collect::<Vec<_>>(),
+        vec![id(1), id(2)]
+    );
+    let short: Vec<SealedItem> = items[..1].to_vec();
+    let err = f.fails_with(
+        replies,
+        3,
+        Body::Sealed {
+            ceremony_id: CID,
+            round: 2,
+            items: short,
+        },
+    );
+    assert_eq!(err.culprits(), vec![id(3)]);
+}
+
+#[test]
+fn key_confirmations_are_checked_and_must_agree() {
+    // A bad signature is named.
+    let (mut f, replies) = Fixture::at_round(4, 8);
+    let Body::KeyConfirm {
+        npub,
+        public,
+        hash,
+        mut signature,
+        ..
+    } = reply_of(&replies, 2)
+    else {
+        panic!()
+    };
+    signature[5] ^= 1;
+    let bad = Body::KeyConfirm {
+        ceremony_id: CID,
+        npub,
+        public: public.clone(),
+        hash,
+        signature,
+    };
+    let err = f.fails_with(replies, 2, bad);
+    assert_eq!(err.culprits(), vec![id(2)]);
+
+    // A validly signed confirmation of another package: the nodes disagree.
+    let (mut f, replies) = Fixture::at_round(4, 9);
+    let (other, _) = local::dkg(2, 3, &mut SeededRng::new(10)).unwrap();
+    let other_hash = other.fingerprint().unwrap();
+    let signature = sign_confirm(&f.keys[0], &CID, id(1), &other.npub(), &other_hash);
+    let bad = Body::KeyConfirm {
+        ceremony_id: CID,
+        npub: other.npub(),
+        public: other.clone(),
+        hash: other_hash,
+        signature,
+    };
+    let err = f.fails_with(replies, 1, bad);
+    assert_eq!(err, Error::PublicKeyMismatch);
+
+    // A hash that is not the package's is named.
+    let (mut f, replies) = Fixture::at_round(4, 11);
+    let Body::KeyConfirm { npub, public, .. } = reply_of(&replies, 3) else {
+        panic!()
+    };
+    let signature = sign_confirm(&f.keys[2], &CID, id(3), &npub, &[1; 32]);
+    let bad = Body::KeyConfirm {
+        ceremony_id: CID,
+        npub,
+        public,
+        hash: [1; 32],
+        signature,
+    };
+    let err = f.fails_with(replies, 3, bad);
+    assert_eq!(err.culprits(), vec![id(3)]);
+}
+
+#[test]
+fn committed_must_carry_the_expected_version() {
+    let (mut f, replies) = Fixture::at_round(5, 12);
+    let err = f.fails_with(
+        replies,
+        1,
+        Body::Committed {
+            ceremony_id: CID,
+            share_version: 2,
+        },
+    );
+    assert_eq!(err.culprits(), vec![id(1)]);
+    let (mut f, replies) = Fixture::at_round(5, 13);
+    for (from, body) in replies {
+        let step = f.send(from, body);
+        if f.session.outcome().is_some() {
+            assert!(matches!(step.events[..], [DkgEvent::Done(_)]));
+        }
+    }
+    assert!(f.session.outcome().unwrap().is_ok());
+    assert_eq!(f.session.round(), 0);
+    assert_eq!(f.session.deadline(), None);
+}
+
+#[test]
+fn harmless_messages_are_ignored() {
+    let (mut f, replies) = Fixture::at_round(2, 14);
+    // A repeat of a round-1 package, another ceremony's message, a non-participant, a message
+    // of a later round: nothing happens.
+    let (_, round1) = Fixture::at_round(1, 14);
+    for (from, body) in &round1 {
+        assert_eq!(f.send(*from, body.clone()), step_with_deadline(&f));
+    }
+    let (_, other) = Fixture::at_round(2, 15);
+    let mut elsewhere = other[0].1.clone();
+    if let Body::Echo { ceremony_id, .. } = &mut elsewhere {
+        *ceremony_id = [1; 16];
+    }
+    assert!(f.send(id(1), elsewhere).send.is_empty());
+    assert!(f.send(id(9), replies[0].1.clone()).send.is_empty());
+    assert!(
+        f.send(
+            id(1),
+            Body::Committed {
+                ceremony_id: CID,
+                share_version: 1
+            }
+        )
+        .send
+        .is_empty()
+    );
+    assert!(f.session.outcome().is_none());
+    // Duplicates of this round's messages are idempotent.
+    for (from, body) in &replies[..2] {
+        f.send(*from, body.clone());
+        assert!(f.send(*from, body.clone()).send.is_empty());
+    }
+    let step = f.send(replies[2].0, replies[2].1.clone());
+    assert!(matches!(step.send[0].body, Body::EchoSet { .. }));
+    assert!(f.session.outcome().is_none());
+}
+
+fn step_with_deadline(f: &Fixture) -> Step<DkgEvent> {
+    Step {
+        send: vec![],
+        events: vec![],
+        deadline: f.session.deadline(),
+    }
+}
+
+#[test]
+fn a_node_error_aborts_naming_it() {
+    let (mut f, _) = Fixture::at_round(3, 16);
+    let step = f.send(
+        id(2),
+        Body::error(ErrorCode::REJECTED, Some(id(1)), "cannot open"),
+    );
+    match &step.events[..] {
+        [DkgEvent::Failed(Error::Unavailable { failed, .. })] => {
+            assert_eq!(failed[0].id, id(2));
+            assert_eq!(failed[0].round, 3);
+            assert_eq!(
+                failed[0].reason,
+                FailureReason::Refused(ErrorCode::REJECTED)
+            );
+        }
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(step.send.len(), 3);
 }

@@ -192,7 +192,18 @@ fn samples() -> Vec<Body> {
             ceremony_id: [8; 16],
             reason: ErrorCode::INTERNAL,
         },
+        import_share(&public, vec![0x5A; 120]),
     ]
+}
+
+fn import_share(public: &keyline_signer::PublicKeyPackage, sealed: Vec<u8>) -> Body {
+    Body::ImportShare {
+        ceremony_id: [8; 16],
+        key_id: [2; 16],
+        id: id(3),
+        sealed,
+        public: public.clone(),
+    }
 }
 
 fn frames() -> Vec<(Message, Zeroizing<Vec<u8>>)> {
@@ -212,7 +223,7 @@ fn every_message_round_trips() {
     let frames = frames();
     let types: std::collections::BTreeSet<u8> =
         frames.iter().map(|(m, _)| m.body.type_byte()).collect();
-    assert_eq!(types.len(), 23, "one sample per type");
+    assert_eq!(types.len(), 24, "one sample per type");
     for (m, bytes) in &frames {
         assert_eq!(
             u32::from_be_bytes(bytes[..4].try_into().unwrap()) as usize,
@@ -384,6 +395,52 @@ fn lengths_are_checked_against_limits() {
     let at = b.len() - 8 - 8 - 1 - 4;
     b[at] = 0xff;
     assert!(decode_message(&b).is_err());
+}
+
+#[test]
+fn import_share_decoding_is_strict() {
+    let mut rng = SeededRng::new(4);
+    let (public, _) = local::dkg(2, 3, &mut rng).unwrap();
+    let body = import_share(&public, vec![0x11; 80]);
+    let bytes = encode_message(&Message::new(9, body.clone())).unwrap();
+    assert_eq!(bytes[5], 0x40);
+    assert_eq!(body.ceremony_id(), Some(&[8; 16]));
+    let m = decode_message(&bytes).unwrap();
+    assert_eq!(m.body, body);
+    assert_eq!(encode_message(&m).unwrap(), bytes);
+
+    // Layout: ceremony_id ‖ key_id ‖ identifier ‖ u16 len ‖ sealed ‖ u16 len ‖ package.
+    let id_at = HEADER_LEN + 32;
+    for bad_id in [0u16, 33] {
+        let mut b = bytes.to_vec();
+        b[id_at..id_at + 2].copy_from_slice(&bad_id.to_be_bytes());
+        assert!(decode_message(&b).is_err(), "identifier {bad_id}");
+    }
+    // A sealed length beyond the limit is refused before anything is read.
+    let mut b = bytes.to_vec();
+    b[id_at + 2..id_at + 4].copy_from_slice(&(16 * 1024 + 1u16).to_be_bytes());
+    assert!(matches!(decode_message(&b), Err(Error::Malformed { .. })));
+    // A sealed length that runs into the package makes the package undecodable.
+    let mut b = bytes.to_vec();
+    b[id_at + 2..id_at + 4].copy_from_slice(&81u16.to_be_bytes());
+    assert!(decode_message(&b).is_err());
+    // A corrupted public key package is refused.
+    let pkg_at = id_at + 4 + 80 + 2;
+    let mut b = bytes.to_vec();
+    b[pkg_at] ^= 0xFF;
+    assert!(decode_message(&b).is_err());
+    // The encoder refuses an oversized sealed share.
+    assert!(
+        encode_message(&Message::new(
+            0,
+            import_share(&public, vec![0; 16 * 1024 + 1])
+        ))
+        .is_err()
+    );
+    assert!(encode_message(&Message::new(0, import_share(&public, vec![0; 16 * 1024]))).is_ok());
+    // An empty sealed share still decodes (the node refuses it when opening).
+    let empty = encode_message(&Message::new(0, import_share(&public, vec![]))).unwrap();
+    assert!(decode_message(&empty).is_ok());
 }
 
 #[test]

@@ -5,6 +5,7 @@ mod http;
 mod kps;
 mod measure;
 mod shs;
+mod signer;
 
 use serde_json::json;
 
@@ -66,6 +67,10 @@ pub(crate) fn run(args: BenchArgs, json: bool) -> Result<()> {
             "verification: thread CPU time, {} interleaved rounds; end to end: wall clock; medians",
             measure::rounds(args.quick)
         ),
+        BenchArea::Signer => format!(
+            "raw: thread CPU time, {} interleaved rounds; node links: wall clock, 3 node processes, interleaved with raw FROST; medians",
+            measure::rounds(args.quick)
+        ),
     };
     let header = format!(
         "keyline bench {} — build: {}, secretbox: {}, timing: {timing}",
@@ -106,5 +111,6 @@ pub(crate) fn run(args: BenchArgs, json: bool) -> Result<()> {
         BenchArea::Shs => shs::run(args.quick, &print),
         BenchArea::Kps => kps::run(args.quick, &print),
         BenchArea::Http => http::run(args.quick, &print),
+        BenchArea::Signer => signer::run(args.quick, &print),
     }
 }
