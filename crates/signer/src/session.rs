@@ -386,12 +386,16 @@ impl SignSession {
 
     /// Handles a wire `Error` from node `from` answering a request of session `session_id`
     /// (the transport maps the error's `req_id` back to the request it answers; an `Error`
-    /// carries no session id of its own). A refusal for the current attempt drops the node;
-    /// one for an earlier attempt (e.g. a share request overtaken by its abort) is ignored.
+    /// carries no session id of its own) and `round`, the round of the refused request (1 for
+    /// `SignCommitReq`, 2 for `SignShareReq`). A refusal for the current attempt and round
+    /// drops the node; one for an earlier attempt or round (e.g. a share request overtaken by
+    /// its abort, or a late refusal of a duplicated round-1 request after the node signed) is
+    /// ignored.
     pub fn on_error(
         &mut self,
         from: ParticipantId,
         session_id: &SessionId,
+        round: u8,
         code: ErrorCode,
         now: Duration,
         rng: &mut impl SignerRng,
@@ -399,10 +403,10 @@ impl SignSession {
         let mut step = Step::default();
         if *session_id == self.session_id {
             let round = match &self.phase {
-                Phase::Round1 { asked, commitments } if asked.contains(&from) => {
+                Phase::Round1 { asked, commitments } if round == 1 && asked.contains(&from) => {
                     (!commitments.contains_key(&from)).then_some(1)
                 }
-                Phase::Round2 { asked, shares, .. } if asked.contains(&from) => {
+                Phase::Round2 { asked, shares, .. } if round == 2 && asked.contains(&from) => {
                     (!shares.contains_key(&from)).then_some(2)
                 }
                 _ => None,
@@ -496,11 +500,10 @@ impl SignSession {
         if !asked.contains(&from) || shares.contains_key(&from) {
             return;
         }
-        if sign::verify_share(&self.public, package, from, &share).is_err() {
-            self.drop_node(from, 2, FailureReason::BadShare, step);
-            self.restart(now, rng, step);
-            return;
-        }
+        // Optimistic: shares are checked one by one only when the aggregate fails to verify
+        // (cheater detection inside `sign::aggregate`), which names every bad sender. Checking
+        // each share on arrival would recompute the group commitment t more times per
+        // signature for the same outcome.
         shares.insert(from, share);
         if shares.len() < asked.len() {
             return;

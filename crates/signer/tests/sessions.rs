@@ -83,11 +83,11 @@ const CLEAN: NetConfig = NetConfig {
 
 enum Dest {
     Node(ParticipantId),
-    /// `re`: the session of the request this answers (what a real transport recovers from
-    /// the reply's `req_id`).
+    /// `re`: the session and signing round of the request this answers (what a real
+    /// transport recovers from the reply's `req_id`).
     Coordinator {
         from: ParticipantId,
-        re: Option<[u8; 16]>,
+        re: Option<([u8; 16], u8)>,
     },
 }
 
@@ -224,15 +224,19 @@ fn run(
                                 {
                                     *share = SignatureShare::from_bytes(&[1; 32]).unwrap();
                                 }
-                                let re = message.body.session_id().copied();
+                                let round = match &message.body {
+                                    Body::SignShareReq { .. } => 2,
+                                    _ => 1,
+                                };
+                                let re = message.body.session_id().map(|sid| (*sid, round));
                                 h.send(Dest::Coordinator { from: to, re }, reply);
                             }
                         }
                         continue;
                     }
                     Dest::Coordinator { from, re } => match (&message.body, re) {
-                        (Body::Error { code, .. }, Some(re)) => {
-                            session.on_error(from, &re, *code, h.now, &mut coord_rng)
+                        (Body::Error { code, .. }, Some((re, round))) => {
+                            session.on_error(from, &re, round, *code, h.now, &mut coord_rng)
                         }
                         (body, _) => session.on_message(from, body, h.now, &mut coord_rng),
                     },
@@ -723,9 +727,9 @@ fn coordinator_ignores_other_sessions_strangers_and_duplicates() {
     assert!(s.failures().is_empty());
     // A refusal from an asked node drops it and, with no spare, restarts and then fails.
     // A refusal for another session is ignored.
-    let step = s.on_error(id(2), &[0; 16], ErrorCode::POLICY, t, &mut rng);
+    let step = s.on_error(id(2), &[0; 16], 1, ErrorCode::POLICY, t, &mut rng);
     assert!(step.events.is_empty() && s.failures().is_empty());
-    let step = s.on_error(id(2), &sid, ErrorCode::POLICY, t, &mut rng);
+    let step = s.on_error(id(2), &sid, 1, ErrorCode::POLICY, t, &mut rng);
     assert!(step.events.iter().any(|e| matches!(
         e,
         SignEvent::NodeFailed(NodeFailure {

@@ -68,6 +68,8 @@ pub struct KeyHandle {
 struct Reply {
     from: ParticipantId,
     session_id: SessionId,
+    /// The signing round of the request this answers (1 commit, 2 share; 0 otherwise).
+    round: u8,
     body: Body,
 }
 
@@ -75,6 +77,16 @@ struct Pending {
     reply: mpsc::Sender<Reply>,
     from: ParticipantId,
     session_id: SessionId,
+    round: u8,
+}
+
+/// The signing round a request belongs to, for routing refusals (see `SignSession::on_error`).
+fn request_round(body: &Body) -> u8 {
+    match body {
+        Body::SignCommitReq { .. } => 1,
+        Body::SignShareReq { .. } => 2,
+        _ => 0,
+    }
 }
 
 type PendingMap = Arc<Mutex<HashMap<u64, Pending>>>;
@@ -113,6 +125,7 @@ impl Link {
                     reply: reply.clone(),
                     from,
                     session_id,
+                    round: request_round(&body),
                 },
             );
         }
@@ -270,6 +283,7 @@ impl Coordinator {
     ) {
         for out in send {
             let session_id = routing_id(&out.body);
+            let round = request_round(&out.body);
             let expects_reply = !matches!(
                 out.body,
                 Body::SignAbort { .. } | Body::CeremonyAbort { .. }
@@ -289,6 +303,7 @@ impl Coordinator {
                     let _ = replies.try_send(Reply {
                         from: out.to,
                         session_id,
+                        round,
                         body: unreachable_body(),
                     });
                 }
@@ -333,7 +348,7 @@ impl Coordinator {
                 Some(reply) = rx.recv() => {
                     let now = self.now();
                     match &reply.body {
-                        Body::Error { code, .. } => session.on_error(reply.from, &reply.session_id, *code, now, &mut OsRng),
+                        Body::Error { code, .. } => session.on_error(reply.from, &reply.session_id, reply.round, *code, now, &mut OsRng),
                         body => session.on_message(reply.from, body, now, &mut OsRng),
                     }
                 }
@@ -603,11 +618,12 @@ async fn run(link: &Link, mut reader: Reader, mut writer: Writer) {
                     // may be answered by more than one frame.
                     let route = lock(&pending)
                         .get(&frame.req_id)
-                        .map(|p| (p.reply.clone(), p.from, p.session_id));
-                    if let Some((reply, from, session_id)) = route {
+                        .map(|p| (p.reply.clone(), p.from, p.session_id, p.round));
+                    if let Some((reply, from, session_id, round)) = route {
                         let _ = reply.try_send(Reply {
                             from,
                             session_id,
+                            round,
                             body: frame.body,
                         });
                     }
@@ -630,6 +646,7 @@ async fn run(link: &Link, mut reader: Reader, mut writer: Writer) {
         let _ = p.reply.try_send(Reply {
             from: p.from,
             session_id: p.session_id,
+            round: p.round,
             body: unreachable_body(),
         });
     }
