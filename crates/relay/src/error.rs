@@ -188,12 +188,18 @@ impl fmt::Display for IssuerError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Self::BadRequest(what) => write!(f, "bad request: {what}"),
-            Self::InvalidChallenge => f.write_str("challenge unknown, expired or already used; request a new one"),
+            Self::InvalidChallenge => {
+                f.write_str("challenge unknown, expired or already used; request a new one")
+            }
             Self::BadSignature => f.write_str("signature over the challenge does not verify"),
-            Self::IdentityMismatch => f.write_str("daemon id is registered with another identity key; an operator must reset it"),
+            Self::IdentityMismatch => f.write_str(
+                "daemon id is registered with another identity key; an operator must reset it",
+            ),
             Self::DaemonNotFound => f.write_str("no daemon registered under that id"),
             Self::DaemonOffline => f.write_str("the daemon is not connected to the relay"),
-            Self::ClientKeyRequired => f.write_str("this daemon requires a client key, challenge and signature"),
+            Self::ClientKeyRequired => {
+                f.write_str("this daemon requires a client key, challenge and signature")
+            }
             Self::NotAllowed => f.write_str("client key not allowed for this daemon"),
             Self::TooMany => f.write_str("too many outstanding requests; retry later"),
             Self::Rng => f.write_str("random number generator failed"),

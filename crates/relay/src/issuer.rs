@@ -67,16 +67,8 @@ fn proof_message(context: &[u8], daemon_id: &str, challenge: &[u8; 32]) -> Vec<u
     out
 }
 
-/// Whether the relay currently sees a daemon.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum DaemonStatus {
-    /// The relay has never seen this id.
-    Unknown,
-    /// Known, not connected.
-    Offline,
-    /// Connected.
-    Online,
-}
+/// Whether the relay currently sees a daemon (the protocol crate's type).
+pub use keyline_sbrp::proto::pairing::DaemonStatus;
 
 struct KeyEntry {
     kid: String,
@@ -195,7 +187,9 @@ fn verify_proof(key: &[u8; 32], message: &[u8], signature: &str) -> Result<(), I
         .decode(signature)
         .ok()
         .and_then(|b| Signature::from_slice(&b).ok())
-        .ok_or(IssuerError::BadRequest("signature must be 64 bytes of base64url"))?;
+        .ok_or(IssuerError::BadRequest(
+            "signature must be 64 bytes of base64url",
+        ))?;
     key.verify_strict(message, &signature)
         .map_err(|_| IssuerError::BadSignature)
 }
@@ -524,7 +518,11 @@ impl Issuer {
                 }
                 let challenge =
                     self.take_challenge(Purpose::Session, daemon_id, &key, proof.challenge, now)?;
-                verify_proof(&key, &session_message(daemon_id, &challenge), proof.signature)?;
+                verify_proof(
+                    &key,
+                    &session_message(daemon_id, &challenge),
+                    proof.signature,
+                )?;
                 format!("ck_{}", URL_SAFE_NO_PAD.encode(key))
             }
         };
@@ -562,7 +560,13 @@ mod tests {
         signature: &'a str,
         resumable: bool,
     ) -> PresenceProof<'a> {
-        PresenceProof { daemon_id, identity_key, challenge, signature, resumable }
+        PresenceProof {
+            daemon_id,
+            identity_key,
+            challenge,
+            signature,
+            resumable,
+        }
     }
 
     fn b64(bytes: &[u8]) -> String {
@@ -577,7 +581,11 @@ mod tests {
         let daemon = SigningKey::from_bytes(&[7; 32]);
         let idk = b64(daemon.verifying_key().as_bytes());
         let grant = issuer.presence_challenge("d1", &idk, now).unwrap();
-        let raw: [u8; 32] = URL_SAFE_NO_PAD.decode(&grant.challenge).unwrap().try_into().unwrap();
+        let raw: [u8; 32] = URL_SAFE_NO_PAD
+            .decode(&grant.challenge)
+            .unwrap()
+            .try_into()
+            .unwrap();
         let sig = b64(&daemon.sign(&presence_message("d1", &raw)).to_bytes());
         let token = issuer
             .presence(pp("d1", &idk, &grant.challenge, &sig, true), now, unix)
@@ -595,7 +603,11 @@ mod tests {
         let other = SigningKey::from_bytes(&[8; 32]);
         let okey = b64(other.verifying_key().as_bytes());
         let g2 = issuer.presence_challenge("d1", &okey, now).unwrap();
-        let raw2: [u8; 32] = URL_SAFE_NO_PAD.decode(&g2.challenge).unwrap().try_into().unwrap();
+        let raw2: [u8; 32] = URL_SAFE_NO_PAD
+            .decode(&g2.challenge)
+            .unwrap()
+            .try_into()
+            .unwrap();
         let sig2 = b64(&other.sign(&presence_message("d1", &raw2)).to_bytes());
         assert_eq!(
             issuer.presence(pp("d1", &okey, &g2.challenge, &sig2, false), now, unix),
@@ -603,7 +615,11 @@ mod tests {
         );
         // Expired challenge.
         let g3 = issuer.presence_challenge("d1", &idk, now).unwrap();
-        let raw3: [u8; 32] = URL_SAFE_NO_PAD.decode(&g3.challenge).unwrap().try_into().unwrap();
+        let raw3: [u8; 32] = URL_SAFE_NO_PAD
+            .decode(&g3.challenge)
+            .unwrap()
+            .try_into()
+            .unwrap();
         let sig3 = b64(&daemon.sign(&presence_message("d1", &raw3)).to_bytes());
         assert_eq!(
             issuer.presence(
@@ -637,5 +653,35 @@ mod tests {
         assert!(!issuer.kids().contains(&first));
         assert!(issuer.kids().contains(&second));
         assert!(validate_token(&s.token, &issuer.key_set(), &policy, unix).is_err());
+    }
+
+    #[test]
+    fn challenge_cap() {
+        let now = Instant::now();
+        let limits = Limits {
+            max_challenges: 4,
+            ..Limits::default()
+        };
+        let mut issuer = Issuer::new("iss", limits).unwrap();
+        let key = b64(&[9; 32]);
+        for _ in 0..4 {
+            issuer.presence_challenge("d", &key, now).unwrap();
+        }
+        assert_eq!(
+            issuer.presence_challenge("d", &key, now),
+            Err(IssuerError::TooMany)
+        );
+        // Expired challenges make room again.
+        let later = now + Duration::from_secs(61);
+        assert!(issuer.presence_challenge("d", &key, later).is_ok());
+        // Bad inputs.
+        assert!(matches!(
+            issuer.presence_challenge("", &key, later),
+            Err(IssuerError::BadRequest(_))
+        ));
+        assert!(matches!(
+            issuer.presence_challenge("d", "short", later),
+            Err(IssuerError::BadRequest(_))
+        ));
     }
 }

@@ -10,14 +10,7 @@ use keyline_sbrp::proto::frame::FrameType;
 
 use crate::error::TokenError;
 
-/// Why a frame was dropped (spec 8.5 P20/P21).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum DropReason {
-    /// Client frame while its pairing is paused.
-    Paused,
-    /// Frame while the pairing is pending (client or daemon before its Signal).
-    Pending,
-}
+pub use keyline_sbrp::proto::pairing::DropReason;
 
 const FORWARDED: [FrameType; 3] = [
     FrameType::HandshakeInit,
@@ -48,6 +41,7 @@ pub struct Metrics {
     bytes_forwarded: [AtomicU64; 3],
     drops_paused: AtomicU64,
     drops_pending: AtomicU64,
+    drops_closed: AtomicU64,
     /// `rate_limited` Control frames sent.
     pub rate_limited: AtomicU64,
     /// Connections closed for backpressure.
@@ -76,6 +70,7 @@ impl Metrics {
         match reason {
             DropReason::Paused => self.drops_paused.fetch_add(1, Relaxed),
             DropReason::Pending => self.drops_pending.fetch_add(1, Relaxed),
+            DropReason::Closed => self.drops_closed.fetch_add(1, Relaxed),
         };
     }
 
@@ -108,6 +103,7 @@ impl Metrics {
         match reason {
             DropReason::Paused => self.drops_paused.load(Relaxed),
             DropReason::Pending => self.drops_pending.load(Relaxed),
+            DropReason::Closed => self.drops_closed.load(Relaxed),
         }
     }
 
@@ -179,6 +175,11 @@ impl Metrics {
             self.drops_pending.load(Relaxed),
         );
         line(
+            "sbrp_relay_drops_total",
+            "reason=\"closed\"",
+            self.drops_closed.load(Relaxed),
+        );
+        line(
             "sbrp_relay_rate_limited_total",
             "",
             self.rate_limited.load(Relaxed),
@@ -215,7 +216,11 @@ impl Metrics {
                 self.token_rejections(*reason),
             );
         }
-        line("sbrp_relay_sid_in_use_total", "", self.sid_in_use.load(Relaxed));
+        line(
+            "sbrp_relay_sid_in_use_total",
+            "",
+            self.sid_in_use.load(Relaxed),
+        );
         line("sbrp_relay_too_many_total", "", self.too_many.load(Relaxed));
         out
     }

@@ -66,7 +66,8 @@ impl KeySet {
         let x = URL_SAFE_NO_PAD.encode(key.as_bytes());
         // from_ed_components only base64-decodes; it cannot fail on our own encoding.
         if let Ok(jwt) = DecodingKey::from_ed_components(&x) {
-            self.keys.insert(kid.into(), TrustedKey { strict: key, jwt });
+            self.keys
+                .insert(kid.into(), TrustedKey { strict: key, jwt });
         }
     }
 
@@ -335,9 +336,7 @@ pub fn validate_token(
                 _ => return Err(TokenError::BadSubject),
             };
             let text = str_claim("sid").ok_or(TokenError::BadSid)?;
-            sid = Some(
-                keyline_sbrp::proto::sid::decode_sid(text).map_err(|_| TokenError::BadSid)?,
-            );
+            sid = Some(keyline_sbrp::proto::sid::decode_sid(text).map_err(|_| TokenError::BadSid)?);
             subject
         }
         TokenRole::Daemon => str_claim("sub").unwrap_or_default(),
@@ -391,4 +390,89 @@ pub fn validate_token(
         },
         warn_ttl,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::issuer::Issuer;
+    use crate::limits::Limits;
+    use serde_json::json;
+
+    fn client_claims(now: u64) -> Value {
+        json!({
+            "iss": "iss", "aud": AUDIENCE, "iat": now, "exp": now + 120, "role": "client",
+            "sub": "u", "did": "d", "sid": "AAALOnPOL_I",
+        })
+    }
+
+    #[test]
+    fn token_size_edge() {
+        let issuer = Issuer::new("iss", Limits::default()).unwrap();
+        let token = issuer.sign(&client_claims(1000)).unwrap();
+        let mut policy = TokenPolicy::new("iss");
+        policy.max_token_len = token.len();
+        assert!(validate_token(&token, &issuer.key_set(), &policy, 1000).is_ok());
+        policy.max_token_len = token.len() - 1;
+        assert_eq!(
+            validate_token(&token, &issuer.key_set(), &policy, 1000),
+            Err(TokenError::TooLong)
+        );
+        assert_eq!(TokenPolicy::new("iss").max_token_len, 4096);
+    }
+
+    #[test]
+    fn skew_and_ttl_edges() {
+        let issuer = Issuer::new("iss", Limits::default()).unwrap();
+        let keys = issuer.key_set();
+        let policy = TokenPolicy::new("iss");
+        let token = issuer.sign(&client_claims(1000)).unwrap();
+        // exp = 1120: valid through now = 1150, expired at 1151.
+        assert!(validate_token(&token, &keys, &policy, 1150).is_ok());
+        assert_eq!(
+            validate_token(&token, &keys, &policy, 1151),
+            Err(TokenError::Expired)
+        );
+        let mut claims = client_claims(1000);
+        claims["exp"] = json!(1300);
+        let ok = validate_token(&issuer.sign(&claims).unwrap(), &keys, &policy, 1000).unwrap();
+        assert!(ok.warn_ttl);
+        claims["exp"] = json!(1301);
+        assert_eq!(
+            validate_token(&issuer.sign(&claims).unwrap(), &keys, &policy, 1000),
+            Err(TokenError::TtlTooLong)
+        );
+        claims["exp"] = json!(1120);
+        let ok = validate_token(&issuer.sign(&claims).unwrap(), &keys, &policy, 1000).unwrap();
+        assert!(!ok.warn_ttl);
+        // Daemon tokens have no TTL bound and no sid.
+        let daemon = json!({
+            "iss": "iss", "aud": [AUDIENCE, "other"], "iat": 1000, "exp": 9000, "role": "daemon",
+            "did": "d", "scp": ["session:resume", "x"], "lim": {"concurrent_sessions": 3},
+        });
+        let ok = validate_token(&issuer.sign(&daemon).unwrap(), &keys, &policy, 1000).unwrap();
+        assert_eq!(ok.claims.role, TokenRole::Daemon);
+        assert!(ok.claims.resumable);
+        assert_eq!(ok.claims.concurrent_sessions, Some(3));
+    }
+
+    #[test]
+    fn jwks_filtering() {
+        let issuer = Issuer::new("iss", Limits::default()).unwrap();
+        let mut jwks = issuer.jwks();
+        let good = jwks["keys"][0].clone();
+        let mut wrong_alg = good.clone();
+        wrong_alg["alg"] = json!("ES256");
+        wrong_alg["kid"] = json!("a");
+        let mut wrong_crv = good.clone();
+        wrong_crv["crv"] = json!("X25519");
+        wrong_crv["kid"] = json!("b");
+        let mut enc = good.clone();
+        enc["use"] = json!("enc");
+        enc["kid"] = json!("c");
+        jwks["keys"] = json!([good, wrong_alg, wrong_crv, enc]);
+        let mut keys = KeySet::new();
+        assert_eq!(keys.extend_from_jwks(&jwks), 1);
+        assert_eq!(keys.len(), 1);
+    }
 }

@@ -21,9 +21,12 @@ async fn setup(client_sid: u64) -> (Server, Ws, Ws) {
     let mut daemon = connect_bearer(&server.ws_url(), &server.daemon_token(DAEMON, false, now))
         .await
         .ws();
-    let mut client = connect_query(&server.ws_url(), &server.client_token(DAEMON, client_sid, now))
-        .await
-        .ws();
+    let mut client = connect_query(
+        &server.ws_url(),
+        &server.client_token(DAEMON, client_sid, now),
+    )
+    .await
+    .ws();
     // Both connections are registered once each answers a Ping.
     expect_alive(&mut daemon).await;
     expect_alive(&mut client).await;
@@ -52,7 +55,10 @@ async fn relay_validation_cases_over_websockets() {
         match str_field(case, "sender") {
             "client" => {
                 client_cases += 1;
-                assert_eq!(str_field(case, "token_sid").parse::<u64>().unwrap(), token_sid);
+                assert_eq!(
+                    str_field(case, "token_sid").parse::<u64>().unwrap(),
+                    token_sid
+                );
                 let (server, mut daemon, mut client) = setup(token_sid).await;
                 send(&mut client, frame.clone()).await;
                 let control = recv_frame(&mut client).await;
@@ -78,8 +84,7 @@ async fn relay_validation_cases_over_websockets() {
                     expect_alive(&mut daemon).await;
                     let ends = case["ends_pairing"].as_bool().unwrap();
                     if ends {
-                        expect_control(&mut client, ControlCode::SessionExpired, paired[0])
-                            .await;
+                        expect_control(&mut client, ControlCode::SessionExpired, paired[0]).await;
                         expect_closed(&mut client).await;
                     } else {
                         // The pairing is untouched and nothing was forwarded.

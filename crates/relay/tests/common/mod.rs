@@ -86,7 +86,11 @@ impl Server {
             .unwrap();
         assert_eq!(resp["expires_in"], 60);
         let challenge = resp["challenge"].as_str().unwrap().to_owned();
-        let raw: [u8; 32] = URL_SAFE_NO_PAD.decode(&challenge).unwrap().try_into().unwrap();
+        let raw: [u8; 32] = URL_SAFE_NO_PAD
+            .decode(&challenge)
+            .unwrap()
+            .try_into()
+            .unwrap();
         let signature = key.sign(&keyline_relay::issuer::presence_message(daemon_id, &raw));
         let resp = http
             .post(self.http("/v1/presence"))
@@ -139,7 +143,11 @@ impl Server {
 
     /// A daemon presence token signed by the relay's issuer key (no challenge flow).
     pub fn daemon_token(&self, daemon_id: &str, resumable: bool, now: u64) -> String {
-        let scp: Vec<&str> = if resumable { vec!["session:resume"] } else { vec![] };
+        let scp: Vec<&str> = if resumable {
+            vec!["session:resume"]
+        } else {
+            vec![]
+        };
         self.relay
             .sign_claims(&json!({
                 "iss": "keyline-relay",
@@ -165,14 +173,14 @@ pub fn unix_now() -> u64 {
 
 /// Outcome of a WebSocket connection attempt.
 pub enum Connect {
-    Upgraded(Ws),
+    Upgraded(Box<Ws>),
     Refused(u16, Value),
 }
 
 impl Connect {
     pub fn ws(self) -> Ws {
         match self {
-            Connect::Upgraded(ws) => ws,
+            Connect::Upgraded(ws) => *ws,
             Connect::Refused(status, body) => panic!("refused: {status} {body}"),
         }
     }
@@ -187,7 +195,12 @@ impl Connect {
 
 /// Connects to `url` with `?token=`.
 pub async fn connect_query(url: &str, token: &str) -> Connect {
-    connect_request(format!("{url}?token={token}").into_client_request().unwrap()).await
+    connect_request(
+        format!("{url}?token={token}")
+            .into_client_request()
+            .unwrap(),
+    )
+    .await
 }
 
 /// Connects with `Authorization: Bearer`.
@@ -205,7 +218,7 @@ pub async fn connect_request(
     match tokio_tungstenite::connect_async(request).await {
         Ok((ws, response)) => {
             assert_eq!(response.status(), 101);
-            Connect::Upgraded(ws)
+            Connect::Upgraded(Box::new(ws))
         }
         Err(tokio_tungstenite::tungstenite::Error::Http(response)) => {
             let status = response.status().as_u16();
@@ -228,7 +241,9 @@ pub async fn send(ws: &mut Ws, frame: impl Into<Bytes>) {
 /// closes.
 pub async fn recv(ws: &mut Ws) -> Option<Bytes> {
     loop {
-        let next = tokio::time::timeout(WAIT, ws.next()).await.expect("recv timed out");
+        let next = tokio::time::timeout(WAIT, ws.next())
+            .await
+            .expect("recv timed out");
         match next {
             None | Some(Err(_)) | Some(Ok(Message::Close(_))) => return None,
             Some(Ok(Message::Binary(bytes))) => return Some(bytes),
@@ -255,7 +270,12 @@ pub fn control_of(frame: &[u8]) -> (u16, u64) {
 
 pub async fn expect_control(ws: &mut Ws, code: ControlCode, sid: u64) {
     let frame = recv_frame(ws).await;
-    assert_eq!(control_of(&frame), (code.to_u16(), sid), "frame {}", hex::encode(&frame));
+    assert_eq!(
+        control_of(&frame),
+        (code.to_u16(), sid),
+        "frame {}",
+        hex::encode(&frame)
+    );
 }
 
 pub async fn expect_closed(ws: &mut Ws) {
@@ -269,12 +289,20 @@ pub async fn expect_alive(ws: &mut Ws) {
     let ping = Frame::Ping { payload: b"alive!" }.to_vec().unwrap();
     send(ws, ping).await;
     let pong = recv_frame(ws).await;
-    assert_eq!(pong.as_ref(), Frame::Pong { payload: b"alive!" }.to_vec().unwrap());
+    assert_eq!(
+        pong.as_ref(),
+        Frame::Pong { payload: b"alive!" }.to_vec().unwrap()
+    );
 }
 
 pub fn data_frame(sid: u64, fill: u8, len: usize) -> Vec<u8> {
     let payload: Vec<u8> = (0..len).map(|i| fill ^ (i as u8)).collect();
-    Frame::Data { sid, payload: &payload }.to_vec().unwrap()
+    Frame::Data {
+        sid,
+        payload: &payload,
+    }
+    .to_vec()
+    .unwrap()
 }
 
 pub fn daemon_key(seed: u8) -> SigningKey {
