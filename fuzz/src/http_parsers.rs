@@ -5,14 +5,20 @@ use keyline_http::digest::ContentDigest;
 use keyline_http::{compat, nip98, seal};
 
 /// Input: one selector byte, then the value (UTF-8, invalid bytes replaced, for header
-/// fields; raw for the sealed framing). 0 `Signature-Input`, 1 `Signature`, 2
-/// `Content-Digest`, 3 NIP-98 `Authorization`, 4 the HPKE seal header, 5 the sealed-body
-/// plaintext framing, 6 the crypto-sessions v1.1.10 decoders (compat mode: lenient base64url,
-/// the legacy token and its signature, raw signature bytes, the POST body `{"data": …}`).
+/// fields; raw for the sealed framing). 0 `Signature-Input` and `Accept-Signature` (same
+/// syntax; the client takes the server nonce from the latter), 1 `Signature`, 2
+/// `Content-Digest`, 3 NIP-98 `Authorization`, 4 the sealed-body decoders (the 7-byte HPKE
+/// header with its suites, a whole sealed body opened against a fixed server key, the
+/// `Keyline-Seal` header value, the key configuration JSON a client fetches), 5 the
+/// sealed-body plaintext framing, 6 the crypto-sessions v1.1.10 decoders (compat mode: lenient
+/// base64url, the legacy token and its signature, raw signature bytes, the POST body
+/// `{"data": …}`).
 /// Invariants: no panic; a parsed `Content-Digest` verifies only bodies whose digest it lists
 /// (checked on the empty body against the real digest); legacy base64url re-encodes
 /// canonically to the same bytes; a parsed legacy token has a compressed key; a decoded
-/// legacy `data` is at least 32 bytes of whole AES blocks.
+/// legacy `data` is at least 32 bytes of whole AES blocks; a parsed seal header names a
+/// supported suite; an `Accept-Signature` nonce is a valid nonce; a key configuration's
+/// selection names one of its keys.
 pub fn http_parsers(data: &[u8]) {
     let Some((&selector, rest)) = data.split_first() else {
         return;
@@ -24,6 +30,9 @@ pub fn http_parsers(data: &[u8]) {
                 for (label, input) in inputs {
                     let _ = input.to_field(&label);
                 }
+            }
+            if let Some(nonce) = keyline_http::profile::sig1_nonce(&text) {
+                assert!(keyline_http::nonce::decode_nonce(&nonce).is_ok(), "{text:?}");
             }
         }
         1 => {
@@ -43,13 +52,38 @@ pub fn http_parsers(data: &[u8]) {
         3 => {
             let _ = nip98::decode(&text);
         }
-        4 => {
-            let _ = seal::SealHeader::parse(rest);
-        }
+        4 => sealed(rest, &text),
         5 => {
             let _ = seal::unframe(rest);
         }
         _ => legacy(rest, &text),
+    }
+}
+
+/// A fixed server HPKE key (key id 1), derived once.
+fn server_key() -> &'static seal::HpkeKeyPair {
+    static KEY: std::sync::OnceLock<seal::HpkeKeyPair> = std::sync::OnceLock::new();
+    KEY.get_or_init(|| seal::HpkeKeyPair::derive(1, b"keyline fuzz server key"))
+}
+
+/// Selector 4: the sealed-body decoders.
+fn sealed(raw: &[u8], text: &str) {
+    if let Ok(header) = seal::SealHeader::parse(raw) {
+        assert!(header.suite().is_some(), "{header:?}");
+        assert_eq!(header.to_bytes()[..], raw[..seal::HEADER_LEN]);
+    }
+    let key = server_key();
+    let _ = seal::open_request(raw, |id| (id == 1).then(|| key.clone()), "ed25519:x", "n");
+    if let Ok(bytes) = seal::parse_seal_header(text) {
+        assert_eq!(
+            seal::parse_seal_header(&seal::seal_header_value(&bytes)).ok(),
+            Some(bytes)
+        );
+    }
+    if let Ok(config) = seal::KeyConfig::from_json(raw)
+        && let Some(target) = config.select()
+    {
+        assert!(config.hpke_keys.iter().any(|k| k.key_id == target.key_id));
     }
 }
 

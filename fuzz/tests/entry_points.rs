@@ -57,7 +57,7 @@ proptest! {
     #![proptest_config(ProptestConfig { cases: 300, failure_persistence: None, ..ProptestConfig::default() })]
 
     #[test]
-    fn http_parsers_random(selector in 0u8..6, value in prop::collection::vec(any::<u8>(), 0..300)) {
+    fn http_parsers_random(selector in 0u8..7, value in prop::collection::vec(any::<u8>(), 0..300)) {
         let mut input = vec![selector];
         input.extend_from_slice(&value);
         http_parsers(&input);

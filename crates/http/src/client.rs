@@ -21,9 +21,12 @@
 //! With [`SignedClient::sealed`] (every request with a body) or [`SignedClient::send_sealed`]
 //! (one request), the body is sealed with HPKE to the server's key: the client fetches the
 //! key configuration from `/.well-known/keyline-http` (a signed response, verified like any
-//! other against the configured or pinned server key, and cached per origin), seals the body
-//! and its content type bound to this request's `keyid` and `nonce`, signs the ciphertext,
-//! and opens the sealed response. [`SignedResponse::body`] and its `Content-Type` are then the
+//! other against the configured or pinned server key, and cached per origin for
+//! [`KEY_CONFIG_CACHE_LIFETIME`](crate::limits::KEY_CONFIG_CACHE_LIFETIME), or until a
+//! sealed request gets a 400), takes the first listed key and, of its suites, the first it
+//! supports (ChaCha20-Poly1305 and AES-128-GCM by default; [`SignedClient::with_hpke_suites`]),
+//! seals the body and its content type bound to this request's `keyid` and `nonce`, signs the
+//! ciphertext, and opens the sealed response. [`SignedResponse::body`] and its `Content-Type` are then the
 //! inner ones. A body-less sealed request carries the encapsulation of an empty plaintext in
 //! the `Keyline-Seal` header (covered by the signature), and its response is sealed too.
 
@@ -41,8 +44,8 @@ use crate::random::{OsRandom, RandomSource, bytes};
 use crate::request::{SentRequest, SignOptions, sign_request};
 use crate::response::verify_response;
 use crate::seal::{
-    KeyConfig, SEALED_CONTENT_TYPE, SenderContext, WELL_KNOWN_PATH, is_sealed_content_type,
-    open_response, seal_request,
+    KeyConfig, SEALED_CONTENT_TYPE, SealTarget, SenderContext, Suite, WELL_KNOWN_PATH,
+    is_sealed_content_type, open_response, seal_request_to,
 };
 
 /// The pin-store protocol name of keyline-http servers.
@@ -116,7 +119,10 @@ pub struct SignedClient {
     offsets: Mutex<HashMap<String, i64>>,
     max_response_bytes: usize,
     seal: bool,
-    key_configs: Mutex<HashMap<String, (u8, [u8; 32])>>,
+    /// The HPKE suites this client seals with; the server's order picks among them.
+    suites: Vec<Suite>,
+    /// Per origin: the key and suite to seal to, and when (local clock) it was fetched.
+    key_configs: Mutex<HashMap<String, (SealTarget, u64)>>,
 }
 
 impl fmt::Debug for SignedClient {
@@ -148,6 +154,7 @@ impl SignedClient {
             offsets: Mutex::new(HashMap::new()),
             max_response_bytes: DEFAULT_MAX_RESPONSE_BYTES,
             seal: false,
+            suites: Suite::ALL.to_vec(),
             key_configs: Mutex::new(HashMap::new()),
         })
     }
@@ -156,6 +163,13 @@ impl SignedClient {
     /// an empty plaintext in the `Keyline-Seal` header, so that the response is sealed.
     pub fn sealed(mut self, seal: bool) -> Self {
         self.seal = seal;
+        self
+    }
+
+    /// Seals only with `suites` (default: both, ChaCha20-Poly1305 and AES-128-GCM). The
+    /// client takes the first key and suite the server lists that is among them (B.11).
+    pub fn with_hpke_suites(mut self, suites: &[Suite]) -> Self {
+        self.suites = suites.to_vec();
         self
     }
 
@@ -262,41 +276,45 @@ impl SignedClient {
         Ok(config)
     }
 
-    /// The cached (or freshly fetched) HPKE key of `origin`: `(key_id, public key)`.
-    async fn hpke_key(&self, origin: &str) -> Result<(u8, [u8; 32])> {
-        if let Some(key) = self
+    /// The cached (or freshly fetched) HPKE key and suite of `origin`: the first listed key
+    /// and, of its suites, the first this client supports. The cache lasts
+    /// [`KEY_CONFIG_CACHE_LIFETIME`](crate::limits::KEY_CONFIG_CACHE_LIFETIME), so a rotated
+    /// key is picked up within the server's grace period.
+    async fn hpke_key(&self, origin: &str) -> Result<SealTarget> {
+        let now = self.clock.unix_now();
+        if let Some((target, fetched_at)) = self
             .key_configs
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
             .get(origin)
+            && now.saturating_sub(*fetched_at) < crate::limits::KEY_CONFIG_CACHE_LIFETIME
         {
-            return Ok(*key);
+            return Ok(*target);
         }
-        let key = self
+        let target = self
             .key_config(origin)
             .await?
-            .select()
+            .select_from(&self.suites)
             .ok_or_else(|| Error::ServerKey("no HPKE key with a supported suite".into()))?;
         self.key_configs
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
-            .insert(origin.to_string(), key);
-        Ok(key)
+            .insert(origin.to_string(), (target, now));
+        Ok(target)
     }
 
     /// Seals `body` (with its content type) into `request` for `nonce`.
     fn seal_into(
         &self,
         request: &mut Request,
-        (key_id, public): (u8, [u8; 32]),
+        target: &SealTarget,
         nonce: &str,
         content_type: &str,
         body: &[u8],
     ) -> Result<SenderContext> {
         let ikm_e = zeroize::Zeroizing::new(bytes::<32>(&*self.random)?);
-        let (sealed, context) = seal_request(
-            &public,
-            key_id,
+        let (sealed, context) = seal_request_to(
+            target,
             &self.key.public_key().keyid(),
             nonce,
             content_type,
@@ -345,7 +363,7 @@ impl SignedClient {
         url: &str,
         headers: &[(&str, &str)],
         body: Vec<u8>,
-        seal_key: Option<(u8, [u8; 32])>,
+        seal_key: Option<SealTarget>,
     ) -> Result<SignedResponse> {
         let mut url =
             url::Url::parse(url).map_err(|e| InvalidInput::Message(format!("URL: {e}")))?;
@@ -368,7 +386,7 @@ impl SignedClient {
                     .push("Content-Type", "application/octet-stream");
             }
             let mut nonce = server_nonce.take();
-            let context = if let Some(seal_key) = seal_key {
+            let context = if let Some(seal_key) = &seal_key {
                 // The nonce is bound into the HPKE info: choose it before sealing.
                 let n = match nonce {
                     Some(n) => n,
@@ -403,6 +421,8 @@ impl SignedClient {
                 server_nonce = response
                     .headers
                     .combined("accept-signature")
+                    // Not covered by the signature: bounded like every signature field.
+                    .filter(|v| v.len() <= crate::limits::MAX_SIGNATURE_FIELD_BYTES)
                     .and_then(|v| crate::profile::sig1_nonce(&v));
                 if self.scheme == ClientScheme::Nip98 || server_nonce.is_some() {
                     tracing::debug!(%origin, "keyline-http: 401, retrying once");

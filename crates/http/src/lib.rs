@@ -55,14 +55,23 @@
 //!   ([`unauthorized_response`]) with stateless server nonces ([`ServerNonceKey`]).
 //! - [`keys`]: `ed25519` (strict verification) and `bip340-secp256k1` (BIP340 over SHA-256 of
 //!   the base) with their canonical `keyid`s.
-//! - [`replay`]: the replay cache trait and a bounded in-memory cache.
+//! - [`replay`]: the replay cache trait and a bounded in-memory cache; the asynchronous
+//!   [`ReplayStore`] the layer takes as a trait object (B.7); and, with feature
+//!   `sqlx-replay` (off by default), `replay::sqlite::SqliteReplayStore`: one SQLite file
+//!   shared by several server instances behind one origin (atomic check-and-insert under a
+//!   unique constraint, expiry cleanup, the same bounds and 429 as the memory cache).
 //! - [`nip98`]: NIP-98 signing and verification (padding-agnostic base64, NIP-01 id, BIP340, `u`,
 //!   `method`, `payload`, window, replay; every method including `DELETE`).
-//! - [`seal`]: the cryptographic core of HPKE sealed bodies (B.11) for the default suite
-//!   (X25519 / HKDF-SHA256 / ChaCha20-Poly1305): sealing and opening requests with `keyid` and
-//!   `nonce` bound into `info`, and the OHTTP-style sealed response, plus the key
-//!   configuration document ([`seal::KeyConfig`]). Checked against RFC 9180 Appendix A (A.1
-//!   and A.2, all modes). The layer serves `GET /.well-known/keyline-http` (signed), verifies
+//! - [`seal`]: the cryptographic core of HPKE sealed bodies (B.11), X25519 / HKDF-SHA256 with
+//!   ChaCha20-Poly1305 (default) or AES-128-GCM ([`seal::Suite`]): sealing and opening
+//!   requests with `keyid` and `nonce` bound into `info`, and the OHTTP-style sealed response
+//!   (`max(Nn, Nk)`-byte response nonce: 32 or 16), plus the key configuration document
+//!   ([`seal::KeyConfig`], both suites listed, ChaCha20-Poly1305 first) and key rotation
+//!   ([`seal::HpkeKeyring`]: one current key announced first, retired keys open requests
+//!   for a grace period of at least `max_age` + the clients' configuration cache lifetime,
+//!   then are deleted). Checked against RFC 9180 Appendix A (A.1 and A.2, all modes) and
+//!   RFC 9458 Appendix A (AES-128-GCM; the encapsulated response reproduces byte for byte).
+//!   The layer serves `GET /.well-known/keyline-http` (signed), verifies
 //!   a sealed request's signature over the ciphertext first, opens it at B.5 step 9 (failure:
 //!   400), hands the handler the inner body and content type, and seals the response;
 //!   [`SignedClient::sealed`] / [`SignedClient::send_sealed`] fetch and verify the key
@@ -72,12 +81,17 @@
 //!   0.8 — original URI + configured public origin, body limit while reading (413), uniform
 //!   signed 401 with a fresh server nonce, signed 400/413/429, [`VerifiedPeer`] in the request
 //!   extensions, every response signed and bound to its request, per-route modes
-//!   ([`RouteMode`]), injectable clock and RNG — plus the demo API ([`demo_router`]:
-//!   `GET /whoami`, `POST /echo`) and [`serve`].
+//!   ([`RouteMode`]), injectable clock and RNG, HPKE key rotation
+//!   ([`ServerConfig::rotate_hpke_key`], [`ServerConfig::with_hpke_rotation`]), CORS
+//!   ([`ServerConfig::with_cors`]: preflights answered before verification, signature
+//!   headers exposed), any [`ReplayStore`] ([`ServerConfig::with_replay_cache`]) — plus the
+//!   demo API ([`demo_router`]: `GET /whoami`, `POST /echo`) and [`serve`].
 //! - [`client`] (feature `client`, default on): [`SignedClient`] over reqwest (rustls) —
 //!   keyline-http-v1 or NIP-98 ([`nip98::sign`]) signing, response verification against a
 //!   given key or `PinStore` pins (TOFU), clock offset from the signed `Date`, one retry on a
-//!   401 with the server nonce, no redirects.
+//!   401 with the server nonce, no redirects; sealing picks the first listed key and suite it
+//!   supports ([`SignedClient::with_hpke_suites`]) and re-fetches the key configuration
+//!   after [`limits::KEY_CONFIG_CACHE_LIFETIME`].
 //! - `compat` (feature `compat-crypto-sessions`, **off by default**): the crypto-sessions
 //!   v1.1.10 verify-only compatibility mode (Part A.10), see below.
 //!
@@ -100,11 +114,13 @@
 //!
 //! ## Not implemented yet
 //!
-//! - In the layer: CORS preflight handling, a streaming (unbuffered) path for large handler
-//!   responses, authorization policy hooks (allow-lists) beyond `VerifiedPeer`.
-//! - Sealed bodies (B.11): AES-128-GCM sealing (only ChaCha20-Poly1305 is offered; several
-//!   HPKE keys can be configured for rotation, but nothing schedules or persists them).
-//! - The `keyline http` CLI wiring, a shared (sqlx) replay store.
+//! - In the layer: a streaming (unbuffered) path for large handler responses, authorization
+//!   policy hooks (allow-lists) beyond `VerifiedPeer`.
+//! - HPKE keys live in memory: nothing persists them across restarts or shares them between
+//!   instances behind one origin (each instance announces and rotates its own keys; a client
+//!   sealing to one instance's key gets 400 from another).
+//! - `keyline http` CLI flags for CORS, HPKE rotation and the SQLite replay store (the library
+//!   has them).
 //!
 //! ## Threat model
 //!
@@ -139,7 +155,7 @@
 //! Not audited. Tested against the RFC 9421 Appendix B and RFC 9530 vectors, keyline's own
 //! byte-exact profile examples, the NIP-98 examples (including the NIP's broken printed
 //! event), the full BIP340 CSV through the same `k256` calls the profile uses, RFC 9180
-//! Appendix A (A.1, A.2) for the HPKE layer, the limits at and
+//! Appendix A (A.1, A.2) for the HPKE layer, RFC 9458 Appendix A for sealing, the limits at and
 //! past each edge, and property tests (sign → verify over random requests; any single change
 //! to a covered component fails).
 #![forbid(unsafe_code)]
@@ -179,7 +195,9 @@ pub use keys::{Algorithm, PublicKey, SigningKey};
 pub use message::{Headers, Request, Response};
 pub use nonce::ServerNonceKey;
 pub use random::{OsRandom, RandomSource};
-pub use replay::{MemoryReplayCache, ReplayCache, ReplayKey, ReplayLimits};
+pub use replay::{
+    DeferredReplay, MemoryReplayCache, ReplayCache, ReplayKey, ReplayLimits, ReplayStore,
+};
 pub use request::{
     PeerKey, RequestBinding, Scheme, SentRequest, SignOptions, Verified, VerifiedPeer,
     VerifyConfig, sign_request, verify_request,

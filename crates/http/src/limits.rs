@@ -23,8 +23,15 @@
 //! | [`DEFAULT_LEGACY_MAX_FAILURES`] / [`DEFAULT_LEGACY_FAILURE_WINDOW`] | 5 failures / 60 s per legacy key (compat mode) | 429 |
 //! | [`DEFAULT_LEGACY_BLOCK_SECS`] | 600 s blocked (compat mode) | 429 |
 //! | [`DEFAULT_LEGACY_TRACKED_KEYS`] | 16 384 legacy keys tracked (compat mode) | 429 when all are blocked |
+//! | [`KEY_CONFIG_CACHE_LIFETIME`] | 600 s: clients re-fetch the key configuration | — |
+//! | [`DEFAULT_HPKE_KEY_GRACE`] | 660 s a retired HPKE key still opens requests | 400 (unknown key id) |
+//! | [`DEFAULT_CORS_MAX_AGE`] | 600 s `Access-Control-Max-Age` | — |
+//! | [`SQLITE_REPLAY_BUSY_TIMEOUT`] | 5 s wait for the SQLite replay store's lock | 500 |
+//! | [`SQLITE_REPLAY_CONNECTIONS`] | 4 connections per SQLite replay store | — |
 //!
-//! Each bound is driven to its edge and one past it by `tests/limits.rs`.
+//! Each bound is driven to its edge and one past it by `tests/limits.rs`; the HPKE grace
+//! period and the key-configuration cache lifetime by `tests/sealed.rs`, the SQLite store's
+//! replay bounds by `tests/sqlx_replay.rs`.
 
 /// Longest accepted value of each signature-related field (`Signature-Input`, `Signature`,
 /// `Content-Digest`, `Keyline-Seal`, `Accept-Signature`), all field lines combined: 8 KiB.
@@ -127,3 +134,25 @@ pub const DEFAULT_LEGACY_BLOCK_SECS: u64 = 600;
 /// Most legacy keys the failure limiter tracks at once: 16 384 (about 1 MiB). Blocked keys
 /// are never dropped early; when all tracked keys are blocked, new keys get 429.
 pub const DEFAULT_LEGACY_TRACKED_KEYS: usize = 16_384;
+
+/// How long a client keeps a server's key configuration (`/.well-known/keyline-http`) before
+/// fetching it again: 600 s (B.11). Bounds how long a client seals to a rotated-out key.
+pub const KEY_CONFIG_CACHE_LIFETIME: u64 = 600;
+
+/// Default grace period of a retired HPKE key: [`DEFAULT_MAX_AGE`] +
+/// [`KEY_CONFIG_CACHE_LIFETIME`] = 660 s, the minimum B.11 asks for (a client may seal to the
+/// old key until its cached configuration expires, and the request may arrive up to the max
+/// age later). Afterwards the key is deleted and requests to its `key_id` get 400.
+pub const DEFAULT_HPKE_KEY_GRACE: u64 = DEFAULT_MAX_AGE + KEY_CONFIG_CACHE_LIFETIME;
+
+/// `Access-Control-Max-Age` of a CORS preflight answer: 600 s (B.17).
+pub const DEFAULT_CORS_MAX_AGE: u64 = 600;
+
+/// How long the SQLite replay store (feature `sqlx-replay`) waits for another instance's
+/// write lock before failing the request with 500: 5 s. Each check holds the lock for a few
+/// indexed statements.
+pub const SQLITE_REPLAY_BUSY_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(5);
+
+/// Connections of one SQLite replay store (feature `sqlx-replay`): 4. SQLite admits one
+/// writer at a time; more connections only queue.
+pub const SQLITE_REPLAY_CONNECTIONS: u32 = 4;

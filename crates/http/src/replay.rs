@@ -15,8 +15,20 @@
 //! **Live entries are never evicted**: eviction would reopen the replay window. At a bound, new
 //! nonces are refused ([`crate::Error::ReplayCacheFull`], 429) with the seconds until the oldest
 //! relevant entry expires.
+//!
+//! ## Shared stores
+//!
+//! The server layer takes its cache as a trait object, `Arc<dyn ReplayStore>` ([`ReplayStore`]): an
+//! asynchronous check-and-insert with the same contract. Every `Mutex<impl ReplayCache>` is
+//! one (for a single instance); several instances behind one origin share one store — the
+//! SQLite `sqlite::SqliteReplayStore` of feature `sqlx-replay` (one database file for all
+//! of them) — or use key-affine routing. [`DeferredReplay`] lets the synchronous
+//! [`crate::verify_request`] hand its one replay entry to such a store afterwards.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::{Mutex, PoisonError};
 
 use crate::error::{AuthFailure, Error, Result};
 use crate::limits::{DEFAULT_REPLAY_CAPACITY, DEFAULT_REPLAY_PER_KEY};
@@ -40,7 +52,53 @@ pub trait ReplayCache: Send {
     fn check_and_insert(&mut self, key: ReplayKey, retain_until: u64, now: u64) -> Result<()>;
 }
 
-/// Bounds of a [`MemoryReplayCache`].
+/// The future of [`ReplayStore::check_and_insert`].
+pub type ReplayFuture<'a> = Pin<Box<dyn Future<Output = Result<()>> + Send + 'a>>;
+
+/// An asynchronous replay store shared by every request of a server (and by several servers
+/// behind one origin): the same contract as [`ReplayCache::check_and_insert`], atomic across
+/// every user of the store.
+pub trait ReplayStore: Send + Sync {
+    /// Refuses `key` if it was seen and has not expired (401) or if a bound is reached (429);
+    /// otherwise records it until `retain_until`. A storage failure is
+    /// [`Error::Storage`] (500): the request is never let through.
+    fn check_and_insert(&self, key: ReplayKey, retain_until: u64, now: u64) -> ReplayFuture<'_>;
+}
+
+/// A locked [`ReplayCache`] is a store for one server instance.
+impl<C: ReplayCache + ?Sized> ReplayStore for Mutex<C> {
+    fn check_and_insert(&self, key: ReplayKey, retain_until: u64, now: u64) -> ReplayFuture<'_> {
+        let result = self
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .check_and_insert(key, retain_until, now);
+        Box::pin(std::future::ready(result))
+    }
+}
+
+/// A [`ReplayCache`] that accepts the entry a verification asks for and keeps it, so that the
+/// caller can check it against a [`ReplayStore`] afterwards (B.5 step 7 then runs right after
+/// the signature check, as with a synchronous cache). One verification asks for one entry.
+#[derive(Debug, Default)]
+pub struct DeferredReplay {
+    entry: Option<(ReplayKey, u64)>,
+}
+
+impl DeferredReplay {
+    /// The entry and its `retain_until`, if the verification got as far as the replay check.
+    pub fn take(&mut self) -> Option<(ReplayKey, u64)> {
+        self.entry.take()
+    }
+}
+
+impl ReplayCache for DeferredReplay {
+    fn check_and_insert(&mut self, key: ReplayKey, retain_until: u64, _now: u64) -> Result<()> {
+        self.entry = Some((key, retain_until));
+        Ok(())
+    }
+}
+
+/// Bounds of a [`MemoryReplayCache`] (and of `sqlite::SqliteReplayStore`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct ReplayLimits {
     /// Most live entries in total.
@@ -179,6 +237,9 @@ impl std::fmt::Debug for MemoryReplayCache {
             .finish()
     }
 }
+
+#[cfg(feature = "sqlx-replay")]
+pub mod sqlite;
 
 #[cfg(test)]
 mod tests {

@@ -1,6 +1,7 @@
-//! HPKE sealed bodies (B.11), OHTTP-style, for the default suite only:
-//! DHKEM(X25519, HKDF-SHA256) / HKDF-SHA256 / ChaCha20-Poly1305 (`kem_id` 0x0020, `kdf_id` 1,
-//! `aead_id` 3). Other suites (AES-128-GCM) are refused as unknown (400).
+//! HPKE sealed bodies (B.11), OHTTP-style: DHKEM(X25519, HKDF-SHA256) (`kem_id` 0x0020) and
+//! HKDF-SHA256 (`kdf_id` 1) with either AEAD of [`Suite`]: ChaCha20-Poly1305 (`aead_id` 3,
+//! the default and the server's first choice) or AES-128-GCM (`aead_id` 1). Any other suite
+//! is refused as unknown (400).
 //!
 //! ```text
 //! hdr   = key_id (1) ‖ kem_id (2) ‖ kdf_id (2) ‖ aead_id (2)                 (big-endian)
@@ -10,16 +11,21 @@
 //! ```
 //!
 //! The response to a sealed request is RFC 9458 §4.4 with the label
-//! `"keyline-http-v1 response"`: `secret = Export(label, 32)`, `salt = enc ‖ response_nonce`,
-//! `prk = Extract(salt, secret)`, key and nonce expanded with `"key"` / `"nonce"`, and
-//! `body = response_nonce ‖ Seal(key, nonce, "", pt)`.
+//! `"keyline-http-v1 response"`: `secret = Export(label, max(Nn, Nk))` (32 bytes for
+//! ChaCha20-Poly1305, 16 for AES-128-GCM), `salt = enc ‖ response_nonce` (a fresh
+//! `max(Nn, Nk)`-byte nonce), `prk = Extract(salt, secret)`, key and nonce expanded with
+//! `"key"` / `"nonce"`, and `body = response_nonce ‖ Seal(key, nonce, "", pt)`. The same code
+//! with the OHTTP labels ([`open_labelled`], [`seal_response_labelled`]) reproduces RFC 9458
+//! Appendix A byte for byte.
 //!
 //! Randomness is an argument: the ephemeral key comes from a 32-byte `ikm_e` (DeriveKeyPair
 //! input) and the response nonce is passed in. The server layer ([`crate::server`]) opens
 //! sealed request bodies after [`crate::verify_request`] and seals the responses; the client
-//! ([`crate::client`]) fetches the [`KeyConfig`] from [`WELL_KNOWN_PATH`] and seals. A
-//! body-less request asking for a sealed response carries the encapsulation of an empty
-//! plaintext (`0x0000`) in the `Keyline-Seal` header ([`seal_header_value`]).
+//! ([`crate::client`]) fetches the [`KeyConfig`] from [`WELL_KNOWN_PATH`], picks the first
+//! listed key and suite it supports ([`KeyConfig::select`]) and seals. A body-less request
+//! asking for a sealed response carries the encapsulation of an empty plaintext (`0x0000`) in
+//! the `Keyline-Seal` header ([`seal_header_value`]). The server's keys over time (one
+//! current key, retired keys kept for a grace period, then deleted) are a [`HpkeKeyring`].
 
 use chacha20poly1305::aead::{Aead as _, KeyInit};
 use hpke::{Deserializable, Kem as _, OpModeR, OpModeS, Serializable};
@@ -27,23 +33,31 @@ use zeroize::Zeroizing;
 
 use crate::error::{Error, InvalidInput, Malformed, Result};
 
+mod keyring;
+
+pub use keyring::HpkeKeyring;
+
 type Kem = hpke::kem::X25519HkdfSha256;
 type Kdf = hpke::kdf::HkdfSha256;
-type Aead = hpke::aead::ChaCha20Poly1305;
+type ChaCha = hpke::aead::ChaCha20Poly1305;
+type AesGcm = hpke::aead::AesGcm128;
 
 /// `kem_id` of DHKEM(X25519, HKDF-SHA256).
 pub const KEM_ID: u16 = 0x0020;
 /// `kdf_id` of HKDF-SHA256.
 pub const KDF_ID: u16 = 0x0001;
-/// `aead_id` of ChaCha20-Poly1305.
+/// `aead_id` of ChaCha20-Poly1305 (the default suite).
 pub const AEAD_ID: u16 = 0x0003;
+/// `aead_id` of AES-128-GCM.
+pub const AEAD_ID_AES_128_GCM: u16 = 0x0001;
 /// Length of the sealed-body header.
 pub const HEADER_LEN: usize = 7;
 /// Length of the encapsulated key (X25519 public key).
 pub const ENC_LEN: usize = 32;
-/// AEAD tag length.
+/// AEAD tag length (both suites).
 pub const TAG_LEN: usize = 16;
-/// `max(Nn, Nk)` for ChaCha20-Poly1305: the response nonce and exported secret length.
+/// The longest response nonce and exported secret, `max(Nn, Nk)` of ChaCha20-Poly1305 (32);
+/// AES-128-GCM uses 16 ([`Suite::response_nonce_len`]).
 pub const RESPONSE_NONCE_LEN: usize = 32;
 /// Longest inner content type (visible ASCII).
 pub const MAX_INNER_CONTENT_TYPE: usize = 255;
@@ -55,6 +69,70 @@ pub const WELL_KNOWN_PATH: &str = "/.well-known/keyline-http";
 /// Largest overhead of a sealed request body over its inner body:
 /// header, `enc`, tag, content-type length and the longest content type (B.11 limits).
 pub const SEAL_OVERHEAD: usize = HEADER_LEN + ENC_LEN + TAG_LEN + 2 + MAX_INNER_CONTENT_TYPE;
+
+/// An HPKE suite keyline seals with: DHKEM(X25519, HKDF-SHA256), HKDF-SHA256 and an AEAD.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum Suite {
+    /// ChaCha20-Poly1305 (`aead_id` 3): the default, listed first.
+    #[default]
+    ChaCha20Poly1305,
+    /// AES-128-GCM (`aead_id` 1).
+    Aes128Gcm,
+}
+
+impl Suite {
+    /// Every suite, in the order a server lists them (B.11).
+    pub const ALL: [Suite; 2] = [Suite::ChaCha20Poly1305, Suite::Aes128Gcm];
+
+    /// The suite of (`kdf_id`, `aead_id`), if keyline implements it.
+    pub fn from_ids(kdf_id: u16, aead_id: u16) -> Option<Self> {
+        match (kdf_id, aead_id) {
+            (KDF_ID, AEAD_ID) => Some(Suite::ChaCha20Poly1305),
+            (KDF_ID, AEAD_ID_AES_128_GCM) => Some(Suite::Aes128Gcm),
+            _ => None,
+        }
+    }
+
+    /// The `kdf_id` (HKDF-SHA256 for both).
+    pub fn kdf_id(self) -> u16 {
+        KDF_ID
+    }
+
+    /// The `aead_id`.
+    pub fn aead_id(self) -> u16 {
+        match self {
+            Suite::ChaCha20Poly1305 => AEAD_ID,
+            Suite::Aes128Gcm => AEAD_ID_AES_128_GCM,
+        }
+    }
+
+    /// `Nk`: the AEAD key length (32 or 16).
+    pub fn key_len(self) -> usize {
+        match self {
+            Suite::ChaCha20Poly1305 => 32,
+            Suite::Aes128Gcm => 16,
+        }
+    }
+
+    /// `Nn`: the AEAD nonce length (12 for both).
+    pub fn nonce_len(self) -> usize {
+        12
+    }
+
+    /// `max(Nn, Nk)`: the response nonce and exported secret length (32 or 16).
+    pub fn response_nonce_len(self) -> usize {
+        self.key_len().max(self.nonce_len())
+    }
+
+    /// The key configuration entry of this suite.
+    pub fn config(self) -> SuiteConfig {
+        SuiteConfig {
+            kdf_id: self.kdf_id(),
+            aead_id: self.aead_id(),
+        }
+    }
+}
 
 /// The `Keyline-Seal` header value (an RFC 9651 Byte Sequence) of an encapsulation.
 pub fn seal_header_value(sealed: &[u8]) -> String {
@@ -131,7 +209,8 @@ pub struct KeyConfig {
 }
 
 impl KeyConfig {
-    /// The configuration announcing `keys` (default suite only).
+    /// The configuration announcing `keys` in this order (the current key first), each with
+    /// every [`Suite`] (ChaCha20-Poly1305 first, then AES-128-GCM).
     pub fn new(
         signing_keys: Vec<String>,
         keys: &[HpkeKeyPair],
@@ -149,10 +228,7 @@ impl KeyConfig {
                     kem_id: KEM_ID,
                     public_key: base64::engine::general_purpose::URL_SAFE_NO_PAD
                         .encode(k.public_key()),
-                    suites: vec![SuiteConfig {
-                        kdf_id: KDF_ID,
-                        aead_id: AEAD_ID,
-                    }],
+                    suites: Suite::ALL.iter().map(|s| s.config()).collect(),
                 })
                 .collect(),
             max_body_bytes,
@@ -175,23 +251,65 @@ impl KeyConfig {
         serde_json::to_vec(self).unwrap_or_default()
     }
 
-    /// The first key offering the default suite (what a client seals to): `(key_id, public key)`.
-    pub fn select(&self) -> Option<(u8, [u8; 32])> {
+    /// What a client seals to (B.11): the first listed key with a supported KEM and a
+    /// well-formed public key, with the first of its listed suites that keyline supports.
+    pub fn select(&self) -> Option<SealTarget> {
+        self.select_from(&Suite::ALL)
+    }
+
+    /// Like [`select`](Self::select) for a client that supports only `supported`: the first
+    /// listed key with one of them, and the first of its listed suites among them (the
+    /// server's order decides, not the order of `supported`).
+    pub fn select_from(&self, supported: &[Suite]) -> Option<SealTarget> {
         use base64::Engine as _;
         self.hpke_keys
             .iter()
             .filter(|k| k.kem_id == KEM_ID)
-            .filter(|k| {
-                k.suites
-                    .iter()
-                    .any(|s| (s.kdf_id, s.aead_id) == (KDF_ID, AEAD_ID))
-            })
             .find_map(|k| {
-                let pk = base64::engine::general_purpose::URL_SAFE_NO_PAD
+                let suite = k
+                    .suites
+                    .iter()
+                    .filter_map(|s| Suite::from_ids(s.kdf_id, s.aead_id))
+                    .find(|s| supported.contains(s))?;
+                let public_key = base64::engine::general_purpose::URL_SAFE_NO_PAD
                     .decode(&k.public_key)
+                    .ok()?
+                    .try_into()
                     .ok()?;
-                Some((k.key_id, pk.try_into().ok()?))
+                Some(SealTarget {
+                    key_id: k.key_id,
+                    public_key,
+                    suite,
+                })
             })
+    }
+}
+
+/// A server HPKE key and suite a client seals to.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct SealTarget {
+    /// The server key's one-byte id.
+    pub key_id: u8,
+    /// The server's X25519 public key.
+    pub public_key: [u8; 32],
+    /// The suite.
+    pub suite: Suite,
+}
+
+impl SealTarget {
+    /// `public_key` under `key_id` with the default suite (ChaCha20-Poly1305).
+    pub fn new(key_id: u8, public_key: [u8; 32]) -> Self {
+        Self {
+            key_id,
+            public_key,
+            suite: Suite::default(),
+        }
+    }
+
+    /// The same key with `suite`.
+    pub fn with_suite(mut self, suite: Suite) -> Self {
+        self.suite = suite;
+        self
     }
 }
 
@@ -214,12 +332,25 @@ pub struct SealHeader {
 impl SealHeader {
     /// The default suite under `key_id`.
     pub fn new(key_id: u8) -> Self {
+        Self::with_suite(key_id, Suite::default())
+    }
+
+    /// `suite` under `key_id`.
+    pub fn with_suite(key_id: u8, suite: Suite) -> Self {
         Self {
             key_id,
             kem_id: KEM_ID,
-            kdf_id: KDF_ID,
-            aead_id: AEAD_ID,
+            kdf_id: suite.kdf_id(),
+            aead_id: suite.aead_id(),
         }
+    }
+
+    /// The suite named by the header, if keyline implements it.
+    pub fn suite(&self) -> Option<Suite> {
+        if self.kem_id != KEM_ID {
+            return None;
+        }
+        Suite::from_ids(self.kdf_id, self.aead_id)
     }
 
     /// The 7 header bytes.
@@ -232,7 +363,7 @@ impl SealHeader {
         out
     }
 
-    /// Parses the first 7 bytes; any suite but the default is refused.
+    /// Parses the first 7 bytes; a suite other than those of [`Suite`] is refused (400).
     pub fn parse(bytes: &[u8]) -> Result<Self> {
         let b: &[u8; HEADER_LEN] = bytes
             .get(..HEADER_LEN)
@@ -244,7 +375,7 @@ impl SealHeader {
             kdf_id: u16::from_be_bytes([b[3], b[4]]),
             aead_id: u16::from_be_bytes([b[5], b[6]]),
         };
-        if (header.kem_id, header.kdf_id, header.aead_id) != (KEM_ID, KDF_ID, AEAD_ID) {
+        if header.suite().is_none() {
             return Err(Malformed::Sealed("unknown suite").into());
         }
         Ok(header)
@@ -312,7 +443,8 @@ pub fn unframe(pt: &[u8]) -> Result<(String, Vec<u8>)> {
     Ok((content_type, pt[2 + len..].to_vec()))
 }
 
-/// A server HPKE key pair with its one-byte `key_id`. `Debug` shows the id and public key only.
+/// A server HPKE key pair with its one-byte `key_id`. `Debug` shows the id and public key only;
+/// the `hpke` crate zeroizes the secret key when it is dropped.
 #[derive(Clone)]
 pub struct HpkeKeyPair {
     key_id: u8,
@@ -338,6 +470,18 @@ impl HpkeKeyPair {
         Ok(Self::derive(key_id, ikm.as_ref()))
     }
 
+    /// The key pair of a serialized X25519 secret key (32 bytes, as RFC 9180 prints `skR`).
+    pub fn from_secret_bytes(key_id: u8, secret: &[u8]) -> Result<Self> {
+        let secret = <Kem as hpke::Kem>::PrivateKey::from_bytes(secret)
+            .map_err(|_| InvalidInput::SecretKey("HPKE secret key: expected 32 bytes"))?;
+        let public = Kem::sk_to_pk(&secret).to_bytes().into();
+        Ok(Self {
+            key_id,
+            secret,
+            public,
+        })
+    }
+
     /// The key id.
     pub fn key_id(&self) -> u8 {
         self.key_id
@@ -346,6 +490,11 @@ impl HpkeKeyPair {
     /// The X25519 public key (what `/.well-known/keyline-http` announces).
     pub fn public_key(&self) -> [u8; 32] {
         self.public
+    }
+
+    /// This key with the default suite, as a client seals to it.
+    pub fn target(&self, suite: Suite) -> SealTarget {
+        SealTarget::new(self.key_id, self.public).with_suite(suite)
     }
 }
 
@@ -360,16 +509,58 @@ impl std::fmt::Debug for HpkeKeyPair {
     }
 }
 
+enum SenderCtx {
+    ChaCha(hpke::aead::AeadCtxS<ChaCha, Kdf, Kem>),
+    /// Boxed: the AES key schedule is about 900 bytes.
+    Aes(Box<hpke::aead::AeadCtxS<AesGcm, Kdf, Kem>>),
+}
+
+enum ReceiverCtx {
+    ChaCha(hpke::aead::AeadCtxR<ChaCha, Kdf, Kem>),
+    /// Boxed: the AES key schedule is about 900 bytes.
+    Aes(Box<hpke::aead::AeadCtxR<AesGcm, Kdf, Kem>>),
+}
+
 /// The client's side of a sealed exchange, kept to open the response.
 pub struct SenderContext {
     enc: [u8; ENC_LEN],
-    ctx: hpke::aead::AeadCtxS<Aead, Kdf, Kem>,
+    suite: Suite,
+    ctx: SenderCtx,
 }
 
 /// The server's side of a sealed exchange, kept to seal the response.
 pub struct ReceiverContext {
     enc: [u8; ENC_LEN],
-    ctx: hpke::aead::AeadCtxR<Aead, Kdf, Kem>,
+    suite: Suite,
+    ctx: ReceiverCtx,
+}
+
+impl SenderContext {
+    /// The suite of the exchange.
+    pub fn suite(&self) -> Suite {
+        self.suite
+    }
+
+    fn export(&self, label: &[u8], out: &mut [u8]) -> std::result::Result<(), hpke::HpkeError> {
+        match &self.ctx {
+            SenderCtx::ChaCha(ctx) => ctx.export(label, out),
+            SenderCtx::Aes(ctx) => ctx.export(label, out),
+        }
+    }
+}
+
+impl ReceiverContext {
+    /// The suite of the exchange.
+    pub fn suite(&self) -> Suite {
+        self.suite
+    }
+
+    fn export(&self, label: &[u8], out: &mut [u8]) -> std::result::Result<(), hpke::HpkeError> {
+        match &self.ctx {
+            ReceiverCtx::ChaCha(ctx) => ctx.export(label, out),
+            ReceiverCtx::Aes(ctx) => ctx.export(label, out),
+        }
+    }
 }
 
 impl std::fmt::Debug for SenderContext {
@@ -413,9 +604,8 @@ impl hpke::rand_core::TryRng for FixedRng<'_> {
 
 impl hpke::rand_core::TryCryptoRng for FixedRng<'_> {}
 
-/// Seals a request body to the server key `server_public` under `key_id`, bound to this
-/// request's `keyid` and `nonce`. `ikm_e` (32 fresh random bytes) derives the ephemeral key.
-/// Returns the body (`hdr ‖ enc ‖ ct`) and the context for the response.
+/// Seals a request body to the server key `server_public` under `key_id` with the default
+/// suite (ChaCha20-Poly1305); see [`seal_request_to`].
 pub fn seal_request(
     server_public: &[u8; 32],
     key_id: u8,
@@ -425,27 +615,72 @@ pub fn seal_request(
     body: &[u8],
     ikm_e: &[u8; 32],
 ) -> Result<(Vec<u8>, SenderContext)> {
-    let header = SealHeader::new(key_id);
-    let pk = <Kem as hpke::Kem>::PublicKey::from_bytes(server_public)
+    seal_request_to(
+        &SealTarget::new(key_id, *server_public),
+        keyid,
+        nonce,
+        content_type,
+        body,
+        ikm_e,
+    )
+}
+
+/// Seals a request body to `target` (server key, key id and suite), bound to this request's
+/// `keyid` and `nonce`. `ikm_e` (32 fresh random bytes) derives the ephemeral key. Returns the
+/// body (`hdr ‖ enc ‖ ct`) and the context for the response.
+pub fn seal_request_to(
+    target: &SealTarget,
+    keyid: &str,
+    nonce: &str,
+    content_type: &str,
+    body: &[u8],
+    ikm_e: &[u8; 32],
+) -> Result<(Vec<u8>, SenderContext)> {
+    let header = SealHeader::with_suite(target.key_id, target.suite);
+    let pk = <Kem as hpke::Kem>::PublicKey::from_bytes(&target.public_key)
         .map_err(|_| InvalidInput::Message("invalid HPKE public key".into()))?;
     let info = request_info(&header, keyid, nonce);
-    let (enc, mut ctx) = hpke::setup_sender_with_rng::<Aead, Kdf, Kem>(
-        &OpModeS::Base,
-        &pk,
-        &info,
-        &mut FixedRng(ikm_e),
-    )
-    .map_err(|_| InvalidInput::Message("HPKE setup failed".into()))?;
-    let pt = frame(content_type, body)?;
-    let ct = ctx
-        .seal(&pt, b"")
-        .map_err(|_| InvalidInput::Message("HPKE seal failed".into()))?;
+    let pt = Zeroizing::new(frame(content_type, body)?);
+    let setup_failed = |_| Error::from(InvalidInput::Message("HPKE setup failed".into()));
+    let seal_failed = |_| Error::from(InvalidInput::Message("HPKE seal failed".into()));
+    let mut rng = FixedRng(ikm_e);
+    let (enc, ct, ctx) = match target.suite {
+        Suite::ChaCha20Poly1305 => {
+            let (enc, mut ctx) = hpke::setup_sender_with_rng::<ChaCha, Kdf, Kem>(
+                &OpModeS::Base,
+                &pk,
+                &info,
+                &mut rng,
+            )
+            .map_err(setup_failed)?;
+            let ct = ctx.seal(&pt, b"").map_err(seal_failed)?;
+            (enc, ct, SenderCtx::ChaCha(ctx))
+        }
+        Suite::Aes128Gcm => {
+            let (enc, mut ctx) = hpke::setup_sender_with_rng::<AesGcm, Kdf, Kem>(
+                &OpModeS::Base,
+                &pk,
+                &info,
+                &mut rng,
+            )
+            .map_err(setup_failed)?;
+            let ct = ctx.seal(&pt, b"").map_err(seal_failed)?;
+            (enc, ct, SenderCtx::Aes(Box::new(ctx)))
+        }
+    };
     let enc: [u8; ENC_LEN] = enc.to_bytes().into();
     let mut out = Vec::with_capacity(HEADER_LEN + ENC_LEN + ct.len());
     out.extend_from_slice(&header.to_bytes());
     out.extend_from_slice(&enc);
     out.extend_from_slice(&ct);
-    Ok((out, SenderContext { enc, ctx }))
+    Ok((
+        out,
+        SenderContext {
+            enc,
+            suite: target.suite,
+            ctx,
+        },
+    ))
 }
 
 /// Opens a sealed request body (B.5 step 9, after the signature, replay and policy checks).
@@ -457,42 +692,61 @@ pub fn open_request(
     keyid: &str,
     nonce: &str,
 ) -> Result<(String, Vec<u8>, ReceiverContext)> {
+    let (pt, context) = open_labelled(sealed, key_for, REQUEST_LABEL, Some((keyid, nonce)))?;
+    let (content_type, body) = unframe(&pt)?;
+    Ok((content_type, body, context))
+}
+
+/// Opens `hdr ‖ enc ‖ ct` with `info` = [`labelled_info`]`(label, hdr, binding)` and returns
+/// the raw plaintext and the context. With `label` = `"keyline-http-v1 request"` and the
+/// request's (`keyid`, `nonce`) this is [`open_request`] before unframing; with
+/// `"message/bhttp request"` and no binding it is RFC 9458's gateway. Any failure is 400.
+pub fn open_labelled(
+    sealed: &[u8],
+    key_for: impl Fn(u8) -> Option<HpkeKeyPair>,
+    label: &[u8],
+    binding: Option<(&str, &str)>,
+) -> Result<(Zeroizing<Vec<u8>>, ReceiverContext)> {
     let header = SealHeader::parse(sealed)?;
+    let suite = header.suite().ok_or(Malformed::Sealed("unknown suite"))?;
     let key = key_for(header.key_id).ok_or(Malformed::Sealed("unknown key_id"))?;
-    let enc_bytes = sealed
+    let enc_bytes: [u8; ENC_LEN] = sealed
         .get(HEADER_LEN..HEADER_LEN + ENC_LEN)
+        .and_then(|e| e.try_into().ok())
         .ok_or(Malformed::Sealed("truncated"))?;
     let ct = &sealed[HEADER_LEN + ENC_LEN..];
     if ct.len() < TAG_LEN {
         return Err(Malformed::Sealed("truncated").into());
     }
-    let enc = <Kem as hpke::Kem>::EncappedKey::from_bytes(enc_bytes)
+    let enc = <Kem as hpke::Kem>::EncappedKey::from_bytes(&enc_bytes)
         .map_err(|_| Malformed::Sealed("bad encapsulated key"))?;
-    let info = request_info(&header, keyid, nonce);
-    let mut ctx = hpke::setup_receiver::<Aead, Kdf, Kem>(&OpModeR::Base, &key.secret, &enc, &info)
-        .map_err(|_| Malformed::Sealed("decapsulation failed"))?;
-    let pt = Zeroizing::new(
-        ctx.open(ct, b"")
-            .map_err(|_| Malformed::Sealed("open failed"))?,
-    );
-    let (content_type, body) = unframe(&pt)?;
-    let mut enc_arr = [0u8; ENC_LEN];
-    enc_arr.copy_from_slice(enc_bytes);
-    Ok((content_type, body, ReceiverContext { enc: enc_arr, ctx }))
-}
-
-/// Key and nonce of the response AEAD (RFC 9458 §4.4 with keyline's label).
-fn response_keys(
-    secret: &[u8; RESPONSE_NONCE_LEN],
-    enc: &[u8; ENC_LEN],
-    response_nonce: &[u8; RESPONSE_NONCE_LEN],
-) -> (Zeroizing<[u8; 32]>, [u8; 12]) {
-    let mut key = Zeroizing::new([0u8; 32]);
-    let mut nonce = [0u8; 12];
-    // 32 and 12 bytes are far below HKDF-SHA256's 8160-byte limit.
-    response_key_schedule(secret, enc, response_nonce, key.as_mut(), &mut nonce)
-        .unwrap_or_else(|_| unreachable!("HKDF output length"));
-    (key, nonce)
+    let info = labelled_info(label, &header, binding);
+    let setup_failed = |_| Error::from(Malformed::Sealed("decapsulation failed"));
+    let open_failed = |_| Error::from(Malformed::Sealed("open failed"));
+    let (pt, ctx) = match suite {
+        Suite::ChaCha20Poly1305 => {
+            let mut ctx =
+                hpke::setup_receiver::<ChaCha, Kdf, Kem>(&OpModeR::Base, &key.secret, &enc, &info)
+                    .map_err(setup_failed)?;
+            let pt = ctx.open(ct, b"").map_err(open_failed)?;
+            (pt, ReceiverCtx::ChaCha(ctx))
+        }
+        Suite::Aes128Gcm => {
+            let mut ctx =
+                hpke::setup_receiver::<AesGcm, Kdf, Kem>(&OpModeR::Base, &key.secret, &enc, &info)
+                    .map_err(setup_failed)?;
+            let pt = ctx.open(ct, b"").map_err(open_failed)?;
+            (pt, ReceiverCtx::Aes(Box::new(ctx)))
+        }
+    };
+    Ok((
+        Zeroizing::new(pt),
+        ReceiverContext {
+            enc: enc_bytes,
+            suite,
+            ctx,
+        },
+    ))
 }
 
 /// The RFC 9458 §4.4 key schedule for any suite: `salt = enc ‖ response_nonce`,
@@ -515,52 +769,122 @@ pub fn response_key_schedule(
     Ok(())
 }
 
-fn chacha(key: &[u8; 32]) -> chacha20poly1305::ChaCha20Poly1305 {
-    chacha20poly1305::ChaCha20Poly1305::new(key.into())
+/// The response AEAD of `suite` (key and nonce from [`response_key_schedule`]), sealing or
+/// opening `input` with empty AAD.
+fn response_aead(
+    suite: Suite,
+    secret: &[u8],
+    enc: &[u8; ENC_LEN],
+    response_nonce: &[u8],
+    input: &[u8],
+    seal: bool,
+) -> std::result::Result<Vec<u8>, ()> {
+    let mut key = Zeroizing::new([0u8; 32]);
+    let mut nonce = [0u8; 12];
+    let key = &mut key[..suite.key_len()];
+    response_key_schedule(secret, enc, response_nonce, key, &mut nonce).map_err(|_| ())?;
+    let nonce = (&nonce).into();
+    match suite {
+        Suite::ChaCha20Poly1305 => {
+            let aead = chacha20poly1305::ChaCha20Poly1305::new_from_slice(key).map_err(|_| ())?;
+            if seal {
+                aead.encrypt(nonce, input)
+            } else {
+                aead.decrypt(nonce, input)
+            }
+        }
+        Suite::Aes128Gcm => {
+            let aead = aes_gcm::Aes128Gcm::new_from_slice(key).map_err(|_| ())?;
+            if seal {
+                aes_gcm::aead::Aead::encrypt(&aead, nonce, input)
+            } else {
+                aes_gcm::aead::Aead::decrypt(&aead, nonce, input)
+            }
+        }
+    }
+    .map_err(|_| ())
 }
 
-/// Seals the response to a sealed request: `response_nonce ‖ Seal(key, nonce, "", pt)`.
-/// `response_nonce` is 32 fresh random bytes.
+/// Seals the response to a sealed request: `response_nonce ‖ Seal(key, nonce, "", pt)` with
+/// `pt` framed as for requests. `response_nonce` is `max(Nn, Nk)` fresh random bytes of the
+/// context's suite ([`Suite::response_nonce_len`]: 32 for ChaCha20-Poly1305, 16 for
+/// AES-128-GCM).
 pub fn seal_response(
     context: &ReceiverContext,
-    response_nonce: &[u8; RESPONSE_NONCE_LEN],
+    response_nonce: &[u8],
     content_type: &str,
     body: &[u8],
 ) -> Result<Vec<u8>> {
-    let mut secret = Zeroizing::new([0u8; RESPONSE_NONCE_LEN]);
-    context
-        .ctx
-        .export(RESPONSE_LABEL, secret.as_mut())
-        .map_err(|_| InvalidInput::Message("HPKE export failed".into()))?;
-    let (key, nonce) = response_keys(&secret, &context.enc, response_nonce);
     let pt = Zeroizing::new(frame(content_type, body)?);
-    let ct = chacha(&key)
-        .encrypt((&nonce).into(), pt.as_slice())
-        .map_err(|_| InvalidInput::Message("AEAD seal failed".into()))?;
-    let mut out = Vec::with_capacity(RESPONSE_NONCE_LEN + ct.len());
+    seal_response_labelled(context, RESPONSE_LABEL, response_nonce, &pt)
+}
+
+/// RFC 9458 §4.4 under `label`: `secret = Export(label, max(Nn, Nk))`, then
+/// `response_nonce ‖ Seal(key, nonce, "", pt)` over the raw `pt`. With
+/// `"keyline-http-v1 response"` and a framed `pt` this is [`seal_response`]; with
+/// `"message/bhttp response"` it is RFC 9458's gateway.
+pub fn seal_response_labelled(
+    context: &ReceiverContext,
+    label: &[u8],
+    response_nonce: &[u8],
+    pt: &[u8],
+) -> Result<Vec<u8>> {
+    let n = context.suite.response_nonce_len();
+    if response_nonce.len() != n {
+        return Err(InvalidInput::Message(format!("the response nonce must be {n} bytes")).into());
+    }
+    let mut secret = Zeroizing::new([0u8; RESPONSE_NONCE_LEN]);
+    let secret = &mut secret[..n];
+    context
+        .export(label, secret)
+        .map_err(|_| InvalidInput::Message("HPKE export failed".into()))?;
+    let ct = response_aead(
+        context.suite,
+        secret,
+        &context.enc,
+        response_nonce,
+        pt,
+        true,
+    )
+    .map_err(|()| InvalidInput::Message("AEAD seal failed".into()))?;
+    let mut out = Vec::with_capacity(n + ct.len());
     out.extend_from_slice(response_nonce);
     out.extend_from_slice(&ct);
     Ok(out)
 }
 
-/// Opens the sealed response on the client.
+/// Opens the sealed response on the client (inner content type and body).
 pub fn open_response(context: &SenderContext, sealed: &[u8]) -> Result<(String, Vec<u8>)> {
-    let response_nonce: &[u8; RESPONSE_NONCE_LEN] = sealed
-        .get(..RESPONSE_NONCE_LEN)
-        .and_then(|n| n.try_into().ok())
+    let pt = open_response_labelled(context, RESPONSE_LABEL, sealed)?;
+    unframe(&pt)
+}
+
+/// Opens `response_nonce ‖ ct` under `label` and returns the raw plaintext (the reverse of
+/// [`seal_response_labelled`]). Any failure is [`Malformed::Sealed`].
+pub fn open_response_labelled(
+    context: &SenderContext,
+    label: &[u8],
+    sealed: &[u8],
+) -> Result<Zeroizing<Vec<u8>>> {
+    let n = context.suite.response_nonce_len();
+    let (response_nonce, ct) = sealed
+        .split_at_checked(n)
         .ok_or(Malformed::Sealed("truncated"))?;
     let mut secret = Zeroizing::new([0u8; RESPONSE_NONCE_LEN]);
+    let secret = &mut secret[..n];
     context
-        .ctx
-        .export(RESPONSE_LABEL, secret.as_mut())
+        .export(label, secret)
         .map_err(|_| Malformed::Sealed("HPKE export failed"))?;
-    let (key, nonce) = response_keys(&secret, &context.enc, response_nonce);
-    let pt = Zeroizing::new(
-        chacha(&key)
-            .decrypt((&nonce).into(), &sealed[RESPONSE_NONCE_LEN..])
-            .map_err(|_| Malformed::Sealed("open failed"))?,
-    );
-    unframe(&pt)
+    let pt = response_aead(
+        context.suite,
+        secret,
+        &context.enc,
+        response_nonce,
+        ct,
+        false,
+    )
+    .map_err(|()| Malformed::Sealed("open failed"))?;
+    Ok(Zeroizing::new(pt))
 }
 
 #[cfg(test)]
@@ -619,6 +943,87 @@ mod tests {
     }
 
     #[test]
+    fn aes_128_gcm_round_trip() {
+        let server = HpkeKeyPair::derive(2, b"server ikm");
+        let keys = |id: u8| (id == 2).then(|| server.clone());
+        let target = server.target(Suite::Aes128Gcm);
+        let (body, sender) =
+            seal_request_to(&target, "ed25519:k", "n", "text/plain", b"hello", &[3; 32]).unwrap();
+        assert_eq!(body[5..7], [0, 1]);
+        let (ct, inner, receiver) = open_request(&body, keys, "ed25519:k", "n").unwrap();
+        assert_eq!(
+            (ct.as_str(), inner.as_slice()),
+            ("text/plain", &b"hello"[..])
+        );
+        assert_eq!(
+            (sender.suite(), receiver.suite()),
+            (Suite::Aes128Gcm, Suite::Aes128Gcm)
+        );
+        // The response nonce is max(Nn, Nk) = 16 bytes; 32 is refused.
+        assert!(seal_response(&receiver, &[1; 32], "", b"x").is_err());
+        let resp = seal_response(&receiver, &[1; 16], "text/plain", b"bye").unwrap();
+        assert_eq!(resp.len(), 16 + 2 + 10 + 3 + TAG_LEN);
+        assert_eq!(
+            open_response(&sender, &resp).unwrap(),
+            ("text/plain".to_string(), b"bye".to_vec())
+        );
+        for i in [0, 15, 16, resp.len() - 1] {
+            let mut t = resp.clone();
+            t[i] ^= 1;
+            assert!(open_response(&sender, &t).is_err(), "{i}");
+        }
+        assert!(open_response(&sender, &resp[..15]).is_err());
+        // A ChaCha20-Poly1305 context cannot open it.
+        let (_, chacha) =
+            seal_request(&server.public_key(), 2, "ed25519:k", "n", "", b"", &[3; 32]).unwrap();
+        assert!(open_response(&chacha, &resp).is_err());
+    }
+
+    #[test]
+    fn suites_and_selection() {
+        assert_eq!(Suite::ChaCha20Poly1305.response_nonce_len(), 32);
+        assert_eq!(Suite::Aes128Gcm.response_nonce_len(), 16);
+        let a = HpkeKeyPair::derive(5, b"a");
+        let b = HpkeKeyPair::derive(4, b"b");
+        let skew = SkewConfig {
+            max_age: 60,
+            max_future: 30,
+        };
+        let mut config = KeyConfig::new(vec![], &[a.clone(), b], 10, skew);
+        let json: serde_json::Value = serde_json::from_slice(&config.to_json()).unwrap();
+        assert_eq!(
+            json["hpke_keys"][0]["suites"],
+            serde_json::json!([{"kdf_id": 1, "aead_id": 3}, {"kdf_id": 1, "aead_id": 1}])
+        );
+        assert_eq!(config.select(), Some(a.target(Suite::ChaCha20Poly1305)));
+        // The first listed suite the client supports wins.
+        config.hpke_keys[0].suites = vec![
+            SuiteConfig {
+                kdf_id: 1,
+                aead_id: 2,
+            },
+            Suite::Aes128Gcm.config(),
+            Suite::ChaCha20Poly1305.config(),
+        ];
+        assert_eq!(config.select(), Some(a.target(Suite::Aes128Gcm)));
+        // A key without a supported suite is skipped.
+        config.hpke_keys[0].suites.truncate(1);
+        assert_eq!(config.select().map(|t| t.key_id), Some(4));
+        assert_eq!(
+            config.select_from(&[Suite::Aes128Gcm]),
+            Some(HpkeKeyPair::derive(4, b"b").target(Suite::Aes128Gcm))
+        );
+        assert_eq!(config.select_from(&[]), None);
+        assert_eq!(
+            HpkeKeyPair::from_secret_bytes(5, &[1; 32])
+                .unwrap()
+                .key_id(),
+            5
+        );
+        assert!(HpkeKeyPair::from_secret_bytes(5, &[1; 31]).is_err());
+    }
+
+    #[test]
     fn framing_limits() {
         assert_eq!(
             unframe(&frame("", b"").unwrap()).unwrap(),
@@ -631,10 +1036,19 @@ mod tests {
         assert!(unframe(&[0]).is_err());
         assert!(unframe(&[0, 5, b'a']).is_err());
         assert!(unframe(&[1, 0]).is_err());
-        assert!(
-            SealHeader::parse(&[1, 0, 0x20, 0, 1, 0, 1]).is_err(),
-            "AES-128-GCM"
+        assert_eq!(
+            SealHeader::parse(&[1, 0, 0x20, 0, 1, 0, 1])
+                .unwrap()
+                .suite(),
+            Some(Suite::Aes128Gcm)
         );
+        for unknown in [
+            [1, 0, 0x20, 0, 1, 0, 2],
+            [1, 0, 0x20, 0, 2, 0, 3],
+            [1, 0, 0x21, 0, 1, 0, 3],
+        ] {
+            assert!(SealHeader::parse(&unknown).is_err(), "{unknown:?}");
+        }
         assert_eq!(
             SealHeader::parse(&SealHeader::new(4).to_bytes()).unwrap(),
             SealHeader::new(4)

@@ -17,14 +17,35 @@
 //! ## Sealed bodies (B.11)
 //!
 //! `GET /.well-known/keyline-http` (the original URI's path) is answered by the layer itself:
-//! the signed [`KeyConfig`](crate::seal::KeyConfig) of [`ServerConfig::hpke_keys`], not
-//! verified, `Cache-Control: no-store`. A request with `Content-Type:
+//! the signed [`KeyConfig`] of [`ServerConfig::hpke_keys`] (current
+//! key first, each with ChaCha20-Poly1305 then AES-128-GCM), not verified,
+//! `Cache-Control: no-store`. Keys rotate explicitly ([`ServerConfig::rotate_hpke_key`]) or
+//! on a schedule ([`ServerConfig::with_hpke_rotation`], checked on every request with the
+//! configured clock); a retired key opens requests for the grace period
+//! ([`ServerConfig::with_hpke_grace`], default
+//! [`DEFAULT_HPKE_KEY_GRACE`](crate::limits::DEFAULT_HPKE_KEY_GRACE)), then its `key_id` is
+//! unknown (400). A request with `Content-Type:
 //! application/keyline-sealed` is verified as usual over the ciphertext (body limit raised by
 //! the sealing overhead; a tampered body fails the digest or signature: the uniform 401), then
 //! opened with the signature's `keyid` and `nonce` (B.5 step 9: unknown key id or suite, or a
 //! body that does not open under this binding, is 400). The handler sees the inner body and
-//! `Content-Type`; its response is sealed under the exported key and the signature covers the
-//! sealed body.
+//! `Content-Type`; its response is sealed under the exported key (with the request's suite)
+//! and the signature covers the sealed body.
+//!
+//! ## Replay store (B.7)
+//!
+//! The layer takes the replay cache as a trait object ([`SharedReplayCache`] =
+//! `Arc<dyn ReplayStore>`): an in-memory cache by default, or with
+//! [`ServerConfig::with_replay_cache`] any store — for several instances behind one origin,
+//! `replay::sqlite::SqliteReplayStore` (feature `sqlx-replay`) on one shared database file.
+//! The sans-IO verification hands its replay entry to the store right after the signature
+//! check ([`DeferredReplay`]).
+//!
+//! ## CORS (B.17)
+//!
+//! Off by default (no CORS header at all). With [`ServerConfig::with_cors`], preflights
+//! without credentials are answered before verification and responses to allowed origins
+//! expose the signature headers; see [`CorsConfig`].
 //!
 //! ## crypto-sessions v1.1.10 compat mode (feature `compat-crypto-sessions`, A.10)
 //!
@@ -66,7 +87,7 @@
 use std::fmt;
 use std::future::Future;
 use std::pin::Pin;
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
 
 use axum::Router;
@@ -85,18 +106,24 @@ use crate::keys::{PublicKey, SigningKey};
 use crate::message::{Request, Response};
 use crate::nonce::{ServerNonceKey, encode_nonce};
 use crate::random::{OsRandom, RandomSource, bytes};
-use crate::replay::{MemoryReplayCache, ReplayCache};
+use crate::replay::{DeferredReplay, MemoryReplayCache, ReplayStore};
 use crate::request::{PeerKey, RequestBinding, Scheme, VerifiedPeer, VerifyConfig, verify_request};
 use crate::response::{Challenge, response_nonce, sign_response, unauthorized_response};
 use crate::seal::{
-    HpkeKeyPair, KeyConfig, ReceiverContext, SEAL_OVERHEAD, SEALED_CONTENT_TYPE, SkewConfig,
-    WELL_KNOWN_PATH, is_sealed_content_type, open_request, seal_response,
+    HpkeKeyPair, HpkeKeyring, KeyConfig, RESPONSE_NONCE_LEN, ReceiverContext, SEAL_OVERHEAD,
+    SEALED_CONTENT_TYPE, SkewConfig, WELL_KNOWN_PATH, is_sealed_content_type, open_request,
+    seal_response,
 };
 use crate::uri::PublicOrigin;
 
-/// A replay cache shared by every request of a server (and by several layers, if they share
-/// one origin and key).
-pub type SharedReplayCache = Arc<Mutex<dyn ReplayCache>>;
+mod cors;
+
+pub use cors::CorsConfig;
+
+/// The replay store shared by every request of a server (and by several layers or server
+/// instances, if they share one origin): a trait object, so an `Arc<Mutex<MemoryReplayCache>>`
+/// or (feature `sqlx-replay`) an `Arc<SqliteReplayStore>` (B.7).
+pub type SharedReplayCache = Arc<dyn ReplayStore>;
 
 /// What the layer does for a path.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -116,7 +143,7 @@ pub struct ServerConfig {
     pub key: SigningKey,
     /// Verification settings: public origin, freshness, body limit, server nonce key, NIP-98.
     pub verify: VerifyConfig,
-    /// The replay cache (an in-memory one by default).
+    /// The replay store (an in-memory cache by default).
     pub replay: SharedReplayCache,
     /// The clock (`SystemClock` by default).
     pub clock: Arc<dyn Clock>,
@@ -126,9 +153,14 @@ pub struct ServerConfig {
     pub public_paths: Vec<String>,
     /// Paths the layer leaves alone.
     pub bypass_paths: Vec<String>,
-    /// HPKE keys for sealed bodies (B.11), announced at [`WELL_KNOWN_PATH`]; one fresh key
-    /// with `key_id` 1 by default. Empty: sealed requests are refused (400).
-    pub hpke_keys: Vec<HpkeKeyPair>,
+    /// HPKE keys for sealed bodies (B.11), announced at [`WELL_KNOWN_PATH`] (current key
+    /// first): one fresh key with `key_id` 1 by default, rotated with
+    /// [`rotate_hpke_key`](Self::rotate_hpke_key) or on a schedule
+    /// ([`with_hpke_rotation`](Self::with_hpke_rotation)). No key: sealed requests are
+    /// refused (400). Shared by clones of the configuration and the layer.
+    pub hpke: Arc<HpkeKeyring>,
+    /// CORS (B.17); `None` (the default): no CORS headers at all.
+    pub cors: Option<Arc<CorsConfig>>,
     /// crypto-sessions v1.1.10 compat mode (A.10); `None` (the default): off.
     #[cfg(feature = "compat-crypto-sessions")]
     pub compat: Option<Arc<crate::compat::CompatConfig>>,
@@ -146,7 +178,8 @@ impl fmt::Debug for ServerConfig {
             .field("random", &self.random)
             .field("public_paths", &self.public_paths)
             .field("bypass_paths", &self.bypass_paths)
-            .field("hpke_keys", &self.hpke_keys);
+            .field("hpke", &self.hpke)
+            .field("cors", &self.cors);
         #[cfg(feature = "compat-crypto-sessions")]
         f.field("compat", &self.compat);
         f.finish_non_exhaustive()
@@ -156,10 +189,13 @@ impl fmt::Debug for ServerConfig {
 impl ServerConfig {
     /// Defaults for `origin` and `key`: limits from [`crate::limits`], a fresh random server
     /// nonce key, an in-memory replay cache, the system clock and the OS RNG, every path
-    /// protected, one fresh HPKE key (`key_id` 1).
+    /// protected, one fresh HPKE key (`key_id` 1) with the default grace period
+    /// ([`crate::limits::DEFAULT_HPKE_KEY_GRACE`]) and no scheduled rotation, no CORS.
     pub fn new(origin: PublicOrigin, key: SigningKey) -> Result<Self> {
         let mut verify = VerifyConfig::new(origin);
         verify.server_nonce_key = Some(ServerNonceKey::generate()?);
+        // Anchored at the first request, so a clock set later (`with_clock`) is the one used.
+        let hpke = HpkeKeyring::unanchored(HpkeKeyPair::generate(1)?);
         Ok(Self {
             key,
             verify,
@@ -168,7 +204,8 @@ impl ServerConfig {
             random: Arc::new(OsRandom),
             public_paths: Vec::new(),
             bypass_paths: Vec::new(),
-            hpke_keys: vec![HpkeKeyPair::generate(1)?],
+            hpke: Arc::new(hpke),
+            cors: None,
             #[cfg(feature = "compat-crypto-sessions")]
             compat: None,
             #[cfg(feature = "compat-crypto-sessions")]
@@ -187,10 +224,63 @@ impl ServerConfig {
         self
     }
 
-    /// Uses `keys` for sealed bodies (replacing the default key); during a rotation list the
-    /// new key first and keep the old one for the grace period (B.11).
+    /// Uses `keys` for sealed bodies, replacing the current ones: the first is current, the
+    /// others count as retired now (by the configured clock) and open requests for the grace
+    /// period only. Keeps the grace period and rotation schedule. Empty: no sealing.
     pub fn with_hpke_keys(mut self, keys: Vec<HpkeKeyPair>) -> Self {
-        self.hpke_keys = keys;
+        let ring = HpkeKeyring::with_keys(keys, self.clock.unix_now());
+        ring.set_grace(self.hpke.grace());
+        ring.set_rotation_interval(self.hpke.rotation_interval());
+        self.hpke = Arc::new(ring);
+        self
+    }
+
+    /// Rotates the HPKE key every `every` seconds (B.11): the layer checks on each request
+    /// (with its clock) whether the current key is that old, then makes a fresh key current
+    /// under the next free `key_id`; the old one opens requests for the grace period, then
+    /// is deleted.
+    pub fn with_hpke_rotation(self, every: u64) -> Self {
+        self.hpke.set_rotation_interval(Some(every));
+        self
+    }
+
+    /// Sets how long a retired HPKE key still opens requests. B.11 asks for at least
+    /// `max_age` + the clients' key-configuration cache lifetime
+    /// ([`crate::limits::KEY_CONFIG_CACHE_LIFETIME`]); less is refused.
+    pub fn with_hpke_grace(self, secs: u64) -> Result<Self> {
+        let minimum = self
+            .verify
+            .max_age
+            .saturating_add(crate::limits::KEY_CONFIG_CACHE_LIFETIME);
+        if secs < minimum {
+            return Err(crate::error::InvalidInput::Message(format!(
+                "HPKE key grace period: at least {minimum} s (max age + key configuration cache lifetime)"
+            ))
+            .into());
+        }
+        self.hpke.set_grace(secs);
+        Ok(self)
+    }
+
+    /// Rotates the HPKE key now (by the configured clock): a fresh key becomes current under
+    /// the next free `key_id`, listed first at [`WELL_KNOWN_PATH`]; the previous key opens
+    /// requests for the grace period, then is deleted (400 unknown key id). Returns the new
+    /// `key_id`. Works through the layer too: `layer.config().rotate_hpke_key()`.
+    pub fn rotate_hpke_key(&self) -> Result<u8> {
+        let key_id = self.hpke.rotate(self.clock.unix_now())?;
+        tracing::info!(key_id, "keyline-http: HPKE key rotated");
+        Ok(key_id)
+    }
+
+    /// The HPKE keys in use now: the current key first, then retired keys in their grace
+    /// period.
+    pub fn hpke_keys(&self) -> Vec<HpkeKeyPair> {
+        self.hpke.keys(self.clock.unix_now())
+    }
+
+    /// Answers CORS preflights and adds CORS headers for the origins of `cors` (B.17).
+    pub fn with_cors(mut self, cors: CorsConfig) -> Self {
+        self.cors = Some(Arc::new(cors));
         self
     }
 
@@ -198,7 +288,7 @@ impl ServerConfig {
     pub fn key_config(&self) -> KeyConfig {
         KeyConfig::new(
             vec![self.key.public_key().keyid()],
-            &self.hpke_keys,
+            &self.hpke_keys(),
             self.verify.max_body_bytes,
             SkewConfig {
                 max_age: self.verify.max_age,
@@ -219,7 +309,9 @@ impl ServerConfig {
         self
     }
 
-    /// Uses `cache` (for example one shared with another layer).
+    /// Uses `cache`: for example an `Arc<Mutex<MemoryReplayCache>>` shared with another
+    /// layer, or a store shared by several instances (`replay::sqlite::SqliteReplayStore`,
+    /// feature `sqlx-replay`).
     pub fn with_replay_cache(mut self, cache: SharedReplayCache) -> Self {
         self.replay = cache;
         self
@@ -472,8 +564,10 @@ async fn sign_inner(
                 "application/octet-stream".to_string()
             }
         });
-        let sealed_body = bytes::<{ crate::seal::RESPONSE_NONCE_LEN }>(&*config.random)
-            .and_then(|nonce| seal_response(context, &nonce, &inner_type, &core.body));
+        // `max(Nn, Nk)` fresh bytes: 32 for ChaCha20-Poly1305, 16 for AES-128-GCM.
+        let n = context.suite().response_nonce_len();
+        let sealed_body = bytes::<RESPONSE_NONCE_LEN>(&*config.random)
+            .and_then(|nonce| seal_response(context, &nonce[..n], &inner_type, &core.body));
         match sealed_body {
             Ok(sealed_body) => core.body = sealed_body,
             Err(error) => return answer(Err(error)),
@@ -501,8 +595,45 @@ where
     if mode == RouteMode::Bypass {
         return inner.call(request).await;
     }
+    // CORS (B.17): only when configured, only for requests with an `Origin`.
+    let cors = config.cors.clone().and_then(|cors| {
+        let origin = request
+            .headers()
+            .get(axum::http::header::ORIGIN)?
+            .to_str()
+            .ok()?
+            .to_string();
+        Some((cors, origin))
+    });
+    let preflight = cors.is_some() && cors::is_preflight(request.method(), request.headers());
+    let mut response = handle_layer(&config, inner, request, &uri, mode, preflight).await?;
+    if let Some((cors, origin)) = cors {
+        cors::decorate(
+            &cors,
+            &origin,
+            preflight,
+            config.verify.nip98,
+            response.headers_mut(),
+        );
+    }
+    Ok(response)
+}
+
+/// Everything but bypass and the CORS headers: preflight, key configuration, compat mode,
+/// public routes, verification, opening, the handler and signing.
+async fn handle_layer<S>(
+    config: &ServerConfig,
+    mut inner: S,
+    request: axum::http::Request<Body>,
+    uri: &Uri,
+    mode: RouteMode,
+    preflight: bool,
+) -> std::result::Result<AxumResponse, S::Error>
+where
+    S: Service<axum::http::Request<Body>, Response = AxumResponse>,
+{
     let (mut parts, body) = request.into_parts();
-    let target = config.verify.origin.target_uri(&request_target(&uri));
+    let target = config.verify.origin.target_uri(&request_target(uri));
     let mut core = Request::new(
         parts.method.as_str(),
         target
@@ -517,8 +648,20 @@ where
         return Ok(answer(config.failure(&core, &error, now)));
     }
 
+    if preflight {
+        // B.17: answered before verification; the CORS headers are added by the caller.
+        return Ok(answer(preflight_response(config, &core, now)));
+    }
+
+    // Scheduled HPKE key rotation and deletion of keys past their grace period (B.11).
+    match config.hpke.maintain(now) {
+        Ok(Some(key_id)) => tracing::info!(key_id, "keyline-http: HPKE key rotated"),
+        Ok(None) => {}
+        Err(error) => tracing::error!(%error, "keyline-http: HPKE key rotation failed"),
+    }
+
     if uri.path() == WELL_KNOWN_PATH && matches!(parts.method.as_str(), "GET" | "HEAD") {
-        return Ok(answer(key_config_response(&config, &core, now)));
+        return Ok(answer(key_config_response(config, &core, now)));
     }
 
     #[cfg(feature = "compat-crypto-sessions")]
@@ -532,10 +675,10 @@ where
             }
             crate::compat::Detection::Legacy(token) => {
                 let legacy = LegacyCall {
-                    config: &config,
+                    config,
                     compat,
                     core: &core,
-                    request_target: request_target(&uri),
+                    request_target: request_target(uri),
                     path: uri.path().to_string(),
                     token,
                     now,
@@ -554,7 +697,7 @@ where
         let response = inner
             .call(axum::http::Request::from_parts(parts, body))
             .await?;
-        return Ok(sign_inner(&config, response, &binding, &nonce, None).await);
+        return Ok(sign_inner(config, response, &binding, &nonce, None).await);
     }
 
     // Read the body under the limit (B.5 step 5); a sealed body may carry the sealing overhead.
@@ -586,15 +729,22 @@ where
     };
     core.body = body.to_vec();
 
-    let verified = {
-        let mut cache = config.replay.lock().unwrap_or_else(PoisonError::into_inner);
-        if sealed {
-            let mut verify = config.verify.clone();
-            verify.max_body_bytes = limit;
-            verify_request(&core, &verify, now, &mut *cache)
-        } else {
-            verify_request(&core, &config.verify, now, &mut *cache)
-        }
+    // Steps 2–6 in the sans-IO core; its replay entry (step 7) then goes to the shared store.
+    let mut deferred = DeferredReplay::default();
+    let verified = if sealed {
+        let mut verify = config.verify.clone();
+        verify.max_body_bytes = limit;
+        verify_request(&core, &verify, now, &mut deferred)
+    } else {
+        verify_request(&core, &config.verify, now, &mut deferred)
+    };
+    let verified = match (verified, deferred.take()) {
+        (Ok(verified), Some((key, retain_until))) => config
+            .replay
+            .check_and_insert(key, retain_until, now)
+            .await
+            .map(|()| verified),
+        (verified, _) => verified,
     };
     let verified = match verified {
         Ok(verified) => verified,
@@ -612,7 +762,7 @@ where
     parts.extensions.insert(verified.peer);
     let (body, context) = if verified.keyline_seal {
         // A body-less request asking for a sealed response: open its `Keyline-Seal`.
-        match open_seal_header(&config, &verified, &core) {
+        match open_seal_header(config, &verified, &core, now) {
             Ok(context) => (body, Some(context)),
             Err(error) => {
                 tracing::debug!(
@@ -625,7 +775,7 @@ where
         }
     } else if sealed {
         // B.5 step 9: open after the signature, replay and policy checks.
-        match open_sealed(&config, &verified, &core.body) {
+        match open_sealed(config, &verified, &core.body, now) {
             Ok((content_type, inner_body, context)) => {
                 let headers = &mut parts.headers;
                 headers.remove(axum::http::header::CONTENT_TYPE);
@@ -658,7 +808,7 @@ where
         .call(axum::http::Request::from_parts(parts, Body::from(body)))
         .await?;
     Ok(sign_inner(
-        &config,
+        config,
         response,
         &verified.binding,
         &verified.nonce,
@@ -697,7 +847,7 @@ impl LegacyCall<'_> {
             .config
             .legacy_failures
             .lock()
-            .unwrap_or_else(PoisonError::into_inner);
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
         limiter.record_failure(key, self.now).err()
     }
 
@@ -723,7 +873,7 @@ impl LegacyCall<'_> {
             .config
             .legacy_failures
             .lock()
-            .unwrap_or_else(PoisonError::into_inner)
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
             .check(&key, self.now);
         if let Err(error) = checked {
             return Ok(self.refuse(&error, Some(&key)));
@@ -828,6 +978,7 @@ fn open_sealed(
     config: &ServerConfig,
     verified: &crate::request::Verified,
     sealed: &[u8],
+    now: u64,
 ) -> Result<(String, Vec<u8>, ReceiverContext)> {
     if verified.peer.scheme != Scheme::KeylineHttpV1 {
         return Err(crate::error::Malformed::Sealed(
@@ -839,7 +990,7 @@ fn open_sealed(
     let keyid = peer_keyid(&verified.peer.key);
     let (content_type, body, context) = open_request(
         sealed,
-        |id| config.hpke_keys.iter().find(|k| k.key_id() == id).cloned(),
+        |id| config.hpke.key(id, now),
         &keyid,
         &verified.nonce,
     )?;
@@ -858,17 +1009,27 @@ fn open_seal_header(
     config: &ServerConfig,
     verified: &crate::request::Verified,
     request: &Request,
+    now: u64,
 ) -> Result<ReceiverContext> {
     let value = request
         .headers
         .combined("keyline-seal")
         .ok_or(crate::error::Malformed::MissingField("keyline-seal"))?;
     let sealed = crate::seal::parse_seal_header(&value)?;
-    let (content_type, body, context) = open_sealed(config, verified, &sealed)?;
+    let (content_type, body, context) = open_sealed(config, verified, &sealed, now)?;
     if !content_type.is_empty() || !body.is_empty() {
         return Err(crate::error::Malformed::Sealed("Keyline-Seal carries content").into());
     }
     Ok(context)
+}
+
+/// The signed answer to a CORS preflight (B.17): `204`, no content; the caller adds the
+/// CORS headers.
+fn preflight_response(config: &ServerConfig, request: &Request, now: u64) -> Result<Response> {
+    let nonce = config.server_nonce(now)?;
+    let mut response = Response::new(204);
+    config.sign(&mut response, &RequestBinding::of(request), &nonce)?;
+    Ok(response)
 }
 
 /// The signed key configuration (B.11): public, `Cache-Control: no-store`.

@@ -1,14 +1,17 @@
 //! RFC 9458 Appendix A (shared/vectors/ohttp/rfc9458-appendix-a.json; http.md B.18 item 7):
-//! keyline's sealing construction with the OHTTP labels. The example uses AES-128-GCM, which
-//! keyline's sealing core does not offer, so the HPKE open goes through the `hpke` crate with
-//! the same KEM/KDF types, while `info` ([`labelled_info`]), the header ([`SealHeader`]) and
-//! the response key schedule ([`response_key_schedule`]) are keyline's own code.
-//! Not checked: the AES-128-GCM response ciphertext itself (no AES-GCM crate among the
-//! dependencies); the response key and nonce it uses are.
+//! keyline's sealing construction with the OHTTP labels, for the example's suite
+//! (AES-128-GCM). keyline's own code builds `info` ([`labelled_info`]) and the header
+//! ([`SealHeader`]), opens the encapsulated request ([`open_labelled`]), runs the response
+//! key schedule ([`response_key_schedule`]) and reproduces the encapsulated response byte for
+//! byte ([`seal_response_labelled`]); the intermediate values (export, salt, PRK) are also
+//! checked through the `hpke` crate directly.
 
 use hpke::kem::X25519HkdfSha256 as Kem;
 use hpke::{Deserializable, Kem as _, OpModeR, Serializable};
-use keyline_http::seal::{SealHeader, labelled_info, response_key_schedule};
+use keyline_http::seal::{
+    HpkeKeyPair, SealHeader, Suite, labelled_info, open_labelled, response_key_schedule,
+    seal_response_labelled,
+};
 use keyline_testkit::{hex, load_json, str_field};
 
 #[test]
@@ -42,9 +45,10 @@ fn rfc9458_appendix_a_with_keyline_code() {
         header.to_bytes().to_vec(),
         hex(&d["encapsulated_request_header"])
     );
-    assert!(
-        SealHeader::parse(&header.to_bytes()).is_err(),
-        "keyline refuses AES-128-GCM"
+    assert_eq!(header, SealHeader::with_suite(1, Suite::Aes128Gcm));
+    assert_eq!(
+        SealHeader::parse(&header.to_bytes()).expect("AES-128-GCM header"),
+        header
     );
     let request_label = str_field(&doc, "request_label");
     let info = labelled_info(request_label.as_bytes(), &header, None);
@@ -94,4 +98,36 @@ fn rfc9458_appendix_a_with_keyline_code() {
     assert_eq!(response.len(), 35);
     assert_eq!(response[..16], response_nonce[..]);
     assert_eq!(response[16..], hex(&d["response_ciphertext"])[..]);
+
+    // The same through keyline's sealing code: open the request as the gateway, seal the
+    // response with the printed nonce, byte for byte.
+    let gateway =
+        HpkeKeyPair::from_secret_bytes(1, &hex(&v["gateway_secret_key_skR"])).expect("skR");
+    assert_eq!(
+        gateway.public_key().to_vec(),
+        hex(&d["gateway_public_key_pkR"])
+    );
+    let (pt, context) = open_labelled(
+        &encapsulated,
+        |id| (id == 1).then(|| gateway.clone()),
+        request_label.as_bytes(),
+        None,
+    )
+    .expect("keyline opens the encapsulated request");
+    assert_eq!(pt.to_vec(), hex(&v["request_bhttp"]));
+    assert_eq!(context.suite(), Suite::Aes128Gcm);
+    assert_eq!(Suite::Aes128Gcm.response_nonce_len(), response_nonce.len());
+    let sealed = seal_response_labelled(
+        &context,
+        str_field(&doc, "response_label").as_bytes(),
+        &response_nonce,
+        &hex(&v["response_bhttp"]),
+    )
+    .expect("seal the response");
+    assert_eq!(sealed, response, "the encapsulated response, byte for byte");
+    // With the keyline label instead, or another key id, it differs / does not open.
+    let other = seal_response_labelled(&context, b"keyline-http-v1 response", &response_nonce, b"")
+        .expect("seal");
+    assert_ne!(other[16..], response[16..]);
+    assert!(open_labelled(&encapsulated, |_| None, request_label.as_bytes(), None).is_err());
 }

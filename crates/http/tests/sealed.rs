@@ -8,8 +8,8 @@ use std::sync::{Arc, Mutex};
 use keyline_core::ManualClock;
 use keyline_http::nonce::encode_nonce;
 use keyline_http::seal::{
-    HpkeKeyPair, SEALED_CONTENT_TYPE, WELL_KNOWN_PATH, open_response, seal_header_value,
-    seal_request,
+    HpkeKeyPair, SEALED_CONTENT_TYPE, Suite, WELL_KNOWN_PATH, open_response, seal_header_value,
+    seal_request, seal_request_to,
 };
 use keyline_http::{
     PublicOrigin, Request, ServerConfig, ServerTrust, SignOptions, SignedClient, SigningKey,
@@ -62,6 +62,16 @@ async fn pump(
 /// Starts the demo app and a recording relay in front of it; the public origin is the
 /// relay's. Returns the origin and the wire log.
 async fn start() -> (String, Wire) {
+    let (origin, wire, _) = start_with(Arc::new(ManualClock::new(NOW)), |c| c).await;
+    (origin, wire)
+}
+
+/// [`start`] with the server's clock and a configuration hook; also returns the server
+/// configuration (clones share its HPKE keyring, so rotating through it rotates the server).
+async fn start_with(
+    clock: Arc<ManualClock>,
+    configure: impl FnOnce(ServerConfig) -> ServerConfig,
+) -> (String, Wire, ServerConfig) {
     let server = tokio::net::TcpListener::bind("127.0.0.1:0")
         .await
         .expect("bind");
@@ -75,9 +85,10 @@ async fn start() -> (String, Wire) {
     );
     let config = ServerConfig::new(PublicOrigin::new(&origin).expect("origin"), server_key())
         .expect("config")
-        .with_clock(Arc::new(ManualClock::new(NOW)))
+        .with_clock(clock)
         .with_hpke_keys(vec![hpke_key()]);
-    let app = demo_app(config);
+    let config = configure(config);
+    let app = demo_app(config.clone());
     tokio::spawn(async move { axum::serve(server, app).await });
     let wire = Wire::default();
     let log = wire.clone();
@@ -92,7 +103,7 @@ async fn start() -> (String, Wire) {
             tokio::spawn(pump(out_r, in_w, log.down.clone()));
         }
     });
-    (origin, wire)
+    (origin, wire, config)
 }
 
 fn client(key: SigningKey, trusted: SigningKey) -> SignedClient {
@@ -334,8 +345,12 @@ async fn key_configuration_is_served_signed_and_verified() {
     assert_eq!(config.hpke_keys[0].kem_id, 0x20);
     assert_eq!(
         config.select(),
-        Some((7, hpke_key().public_key())),
-        "the announced key is the server's"
+        Some(hpke_key().target(Suite::ChaCha20Poly1305)),
+        "the announced key is the server's, with the first listed suite"
+    );
+    assert_eq!(
+        config.hpke_keys[0].suites,
+        vec![Suite::ChaCha20Poly1305.config(), Suite::Aes128Gcm.config()]
     );
     assert_eq!(config.max_body_bytes, 1024 * 1024);
     assert_eq!((config.skew.max_age, config.skew.max_future), (60, 30));
@@ -523,4 +538,264 @@ async fn sealed_retry_after_401_reseals_with_the_server_nonce() {
     assert!(response.retried);
     assert_eq!(response.status, 200);
     assert_eq!(response.body, PLAINTEXT);
+}
+
+/// A sealed `POST /echo` to `target` (key and suite), signed by the client key at `created`.
+fn sealed_echo_to(
+    origin: &str,
+    target: &keyline_http::seal::SealTarget,
+    sign_nonce: &str,
+    created: u64,
+) -> (Request, keyline_http::seal::SenderContext) {
+    let (body, context) = seal_request_to(
+        target,
+        &client_key().public_key().keyid(),
+        sign_nonce,
+        "text/plain",
+        PLAINTEXT,
+        &[9; 32],
+    )
+    .expect("seal");
+    let mut request = Request::new("POST", format!("{origin}/echo"))
+        .with_header("Content-Type", SEALED_CONTENT_TYPE)
+        .with_body(body);
+    sign_request(
+        &mut request,
+        &client_key(),
+        &SignOptions::new(created, sign_nonce, [3; 32]),
+    )
+    .expect("sign");
+    (request, context)
+}
+
+#[tokio::test]
+async fn aes_128_gcm_round_trip_through_server_and_client() {
+    let (origin, wire) = start().await;
+    // A client that supports only AES-128-GCM picks it from the server's list.
+    let client = client(client_key(), server_key())
+        .with_hpke_suites(&[Suite::Aes128Gcm])
+        .sealed(true);
+    let response = client
+        .send(
+            "POST",
+            &format!("{origin}/echo"),
+            &[("Content-Type", "text/plain")],
+            PLAINTEXT.to_vec(),
+        )
+        .await
+        .expect("AES-128-GCM sealed echo");
+    assert_eq!((response.status, response.sealed), (200, true));
+    assert_eq!(response.body, PLAINTEXT);
+    // Body-less: `Keyline-Seal` with the AES suite, sealed response.
+    let response = client
+        .get(&format!("{origin}/whoami"))
+        .await
+        .expect("AES-128-GCM sealed whoami");
+    assert_eq!((response.status, response.sealed), (200, true));
+    let json: serde_json::Value = serde_json::from_slice(&response.body).expect("json");
+    assert_eq!(json["key"], client_key().public_key().keyid());
+    let up = wire.up.lock().expect("log").clone();
+    let down = wire.down.lock().expect("log").clone();
+    // The sealed request header names AES-128-GCM: key 7, kem 0x0020, kdf 1, aead 1.
+    assert!(contains(&up, &[7, 0, 0x20, 0, 1, 0, 1]));
+    assert!(!contains(&up, &[7, 0, 0x20, 0, 1, 0, 3]));
+    assert!(!contains(&up, PLAINTEXT) && !contains(&down, PLAINTEXT));
+
+    // By hand: the response nonce is 16 bytes (max(Nn, Nk)) and the response opens.
+    let target = hpke_key().target(Suite::Aes128Gcm);
+    let (request, context) = sealed_echo_to(&origin, &target, &nonce(40), NOW);
+    let response = send_raw(&request).await;
+    assert_eq!(response.status, 200);
+    assert_eq!(
+        response.body.len(),
+        16 + 2 + "text/plain".len() + PLAINTEXT.len() + 16
+    );
+    let (content_type, body) = open_response(&context, &response.body).expect("open");
+    assert_eq!(
+        (content_type.as_str(), body.as_slice()),
+        ("text/plain", PLAINTEXT)
+    );
+    // ChaCha20-Poly1305 responses carry a 32-byte nonce.
+    let (request, context) = sealed_echo_to(
+        &origin,
+        &hpke_key().target(Suite::ChaCha20Poly1305),
+        &nonce(41),
+        NOW,
+    );
+    let response = send_raw(&request).await;
+    assert_eq!(
+        response.body.len(),
+        32 + 2 + "text/plain".len() + PLAINTEXT.len() + 16
+    );
+    assert_eq!(
+        open_response(&context, &response.body).expect("open").1,
+        PLAINTEXT
+    );
+}
+
+#[tokio::test]
+async fn unknown_suite_is_400() {
+    let (origin, _wire) = start().await;
+    let target = hpke_key().target(Suite::Aes128Gcm);
+    for (at, value) in [(6, 2u8), (4, 2), (2, 0x21)] {
+        // AES-256-GCM, HKDF-SHA384, X448: validly signed, but not a suite of the server.
+        let (body, _) = seal_request_to(
+            &target,
+            &client_key().public_key().keyid(),
+            &nonce(50 + at as u8),
+            "text/plain",
+            PLAINTEXT,
+            &[9; 32],
+        )
+        .expect("seal");
+        let mut body = body;
+        body[at] = value;
+        let mut request = Request::new("POST", format!("{origin}/echo"))
+            .with_header("Content-Type", SEALED_CONTENT_TYPE)
+            .with_body(body);
+        sign_request(
+            &mut request,
+            &client_key(),
+            &SignOptions::new(NOW, nonce(50 + at as u8), [3; 32]),
+        )
+        .expect("sign");
+        let response = send_raw(&request).await;
+        assert_eq!(response.status, 400, "byte {at}");
+        assert!(response.body.is_empty());
+    }
+}
+
+async fn well_known_ids(origin: &str) -> Vec<u64> {
+    let raw = send_raw(&Request::new("GET", format!("{origin}{WELL_KNOWN_PATH}"))).await;
+    let json: serde_json::Value = serde_json::from_slice(&raw.body).expect("json");
+    json["hpke_keys"]
+        .as_array()
+        .expect("keys")
+        .iter()
+        .map(|k| k["key_id"].as_u64().expect("id"))
+        .collect()
+}
+
+#[tokio::test]
+async fn rotated_key_works_during_the_grace_period_only() {
+    let clock = Arc::new(ManualClock::new(NOW));
+    let (origin, _wire, config) = start_with(clock.clone(), |c| c).await;
+    let grace = keyline_http::limits::DEFAULT_HPKE_KEY_GRACE;
+    assert_eq!(config.hpke.grace(), grace);
+    assert!(grace >= 60 + keyline_http::limits::KEY_CONFIG_CACHE_LIFETIME);
+    let old = hpke_key().target(Suite::ChaCha20Poly1305);
+    let (request, _) = sealed_echo_to(&origin, &old, &nonce(60), NOW);
+    assert_eq!(send_raw(&request).await.status, 200);
+
+    // Rotate: the new key is listed first, the old one after it.
+    let new_id = config.rotate_hpke_key().expect("rotate");
+    assert_eq!(new_id, 8);
+    assert_eq!(well_known_ids(&origin).await, vec![8, 7]);
+    let new_key = config.hpke_keys()[0].clone();
+    assert_eq!(new_key.key_id(), 8);
+
+    // During the grace period both keys open requests.
+    clock.set_unix(NOW + grace - 1);
+    let (request, _) = sealed_echo_to(&origin, &old, &nonce(61), NOW + grace - 1);
+    assert_eq!(send_raw(&request).await.status, 200, "old key within grace");
+    let (request, _) = sealed_echo_to(
+        &origin,
+        &new_key.target(Suite::Aes128Gcm),
+        &nonce(62),
+        NOW + grace - 1,
+    );
+    assert_eq!(send_raw(&request).await.status, 200, "new key");
+
+    // After it, the old key is deleted: 400 unknown key id; it is no longer announced.
+    clock.set_unix(NOW + grace);
+    let (request, _) = sealed_echo_to(&origin, &old, &nonce(63), NOW + grace);
+    let response = send_raw(&request).await;
+    assert_eq!(response.status, 400, "old key after grace");
+    assert!(response.body.is_empty());
+    assert_eq!(well_known_ids(&origin).await, vec![8]);
+    let (request, _) = sealed_echo_to(
+        &origin,
+        &new_key.target(Suite::ChaCha20Poly1305),
+        &nonce(64),
+        NOW + grace,
+    );
+    assert_eq!(send_raw(&request).await.status, 200);
+
+    // Grace periods shorter than max age + the clients' cache lifetime are refused.
+    assert!(config.clone().with_hpke_grace(grace - 1).is_err());
+    assert_eq!(
+        config
+            .clone()
+            .with_hpke_grace(grace + 100)
+            .expect("grace")
+            .hpke
+            .grace(),
+        grace + 100
+    );
+}
+
+#[tokio::test]
+async fn scheduled_rotation_and_client_refetch() {
+    let clock = Arc::new(ManualClock::new(NOW));
+    let (origin, wire, _config) = start_with(clock.clone(), |c| c.with_hpke_rotation(3600)).await;
+    let client = SignedClient::new(client_key(), ServerTrust::Key(server_key().public_key()))
+        .expect("client")
+        .with_clock(clock.clone())
+        .sealed(true);
+    let url = format!("{origin}/echo");
+    let send = || {
+        client.send(
+            "POST",
+            &url,
+            &[("Content-Type", "text/plain")],
+            PLAINTEXT.to_vec(),
+        )
+    };
+    assert_eq!(send().await.expect("echo").body, PLAINTEXT);
+    assert_eq!(well_known_ids(&origin).await, vec![7]);
+    // The schedule rotates on the first request after an hour.
+    clock.set_unix(NOW + 3600);
+    assert_eq!(well_known_ids(&origin).await, vec![8, 7]);
+    // The client's cached configuration (key 7) has expired: it fetches again and seals to
+    // key 8; the retired key 7 would still have worked.
+    assert_eq!(send().await.expect("echo after rotation").body, PLAINTEXT);
+    let up = wire.up.lock().expect("log").clone();
+    let fetches = up
+        .windows(WELL_KNOWN_PATH.len())
+        .filter(|w| *w == WELL_KNOWN_PATH.as_bytes())
+        .count();
+    assert_eq!(fetches, 2 + 2, "two by the client, two by well_known_ids");
+    assert!(contains(&up, &[8, 0, 0x20, 0, 1, 0, 3]));
+    // Past the grace period only key 8 remains, and the client keeps working.
+    clock.set_unix(NOW + 3600 + keyline_http::limits::DEFAULT_HPKE_KEY_GRACE);
+    assert_eq!(well_known_ids(&origin).await, vec![8]);
+    assert_eq!(send().await.expect("echo after deletion").body, PLAINTEXT);
+}
+
+#[tokio::test]
+async fn client_key_configuration_cache_lifetime_edge() {
+    let clock = Arc::new(ManualClock::new(NOW));
+    let (origin, wire, _config) = start_with(clock.clone(), |c| c).await;
+    let client = SignedClient::new(client_key(), ServerTrust::Key(server_key().public_key()))
+        .expect("client")
+        .with_clock(clock.clone())
+        .sealed(true);
+    let url = format!("{origin}/whoami");
+    let fetches = || {
+        wire.up
+            .lock()
+            .expect("log")
+            .windows(WELL_KNOWN_PATH.len())
+            .filter(|w| *w == WELL_KNOWN_PATH.as_bytes())
+            .count()
+    };
+    let lifetime = keyline_http::limits::KEY_CONFIG_CACHE_LIFETIME;
+    assert_eq!(client.get(&url).await.expect("whoami").status, 200);
+    assert_eq!(fetches(), 1);
+    clock.set_unix(NOW + lifetime - 1);
+    assert_eq!(client.get(&url).await.expect("whoami").status, 200);
+    assert_eq!(fetches(), 1, "still cached one second before the lifetime");
+    clock.set_unix(NOW + lifetime);
+    assert_eq!(client.get(&url).await.expect("whoami").status, 200);
+    assert_eq!(fetches(), 2, "fetched again at the lifetime");
 }
