@@ -169,7 +169,7 @@ pub(crate) fn open_kek(home: &Home, args: &KekArgs) -> Result<Arc<dyn Kek>> {
         );
         let kek = match Pkcs11Kek::open(&config) {
             Ok(kek) => kek,
-            Err(keyline_signer::Error::NotFound { .. }) => Pkcs11Kek::generate(&config)?,
+            Err(keyline_signer::Error::KekNotFound { .. }) => Pkcs11Kek::generate(&config)?,
             Err(e) => return Err(e.into()),
         };
         return Ok(Arc::new(kek));

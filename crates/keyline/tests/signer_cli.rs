@@ -174,3 +174,66 @@ fn nodes_refuse_raw_signing_unless_allowed_and_unpinned_coordinators() {
     assert!(!out.status.success());
     assert!(stderr(&out).contains("no link to 3 node(s)"), "{}", stderr(&out));
 }
+
+/// Shares sealed under a key generated inside a SoftHSM2 token, end to end through the CLI.
+#[test]
+fn dev_mode_with_the_kek_in_a_softhsm_token() {
+    let module = std::env::var("KEYLINE_PKCS11_MODULE")
+        .unwrap_or_else(|_| "/usr/lib/softhsm/libsofthsm2.so".to_string());
+    let util = std::process::Command::new("softhsm2-util").arg("--version").output();
+    if !Path::new(&module).exists() || util.is_err() {
+        assert!(
+            !keyline_testkit::interop_required(),
+            "SoftHSM2 is required (KEYLINE_REQUIRE_INTEROP=1) but {module} or softhsm2-util is missing"
+        );
+        eprintln!("SKIPPED: SoftHSM2 not installed (apt-get install softhsm2)");
+        return;
+    }
+    let (dir, home) = new_home();
+    let tokens = dir.path().join("tokens");
+    std::fs::create_dir_all(&tokens).unwrap();
+    let conf = dir.path().join("softhsm2.conf");
+    std::fs::write(
+        &conf,
+        format!("directories.tokendir = {}\nobjectstore.backend = file\n", tokens.display()),
+    )
+    .unwrap();
+    let init = std::process::Command::new("softhsm2-util")
+        .env("SOFTHSM2_CONF", &conf)
+        .args(["--init-token", "--free", "--label", "keyline-cli"])
+        .args(["--pin", "1234", "--so-pin", "5678"])
+        .output()
+        .unwrap();
+    assert!(init.status.success(), "{}", String::from_utf8_lossy(&init.stderr));
+
+    let hsm = |pin: &str, args: &[&str]| {
+        common::keyline(&home)
+            .env("SOFTHSM2_CONF", &conf)
+            .env("KEYLINE_PKCS11_PIN", pin)
+            .args(args)
+            .args(["--pkcs11-module", &module, "--pkcs11-token", "keyline-cli"])
+            .output()
+            .unwrap()
+    };
+    let out = hsm("1234", &["signer", "keygen", "--json"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let key: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let pubkey = key["pubkey"].as_str().unwrap().to_string();
+    assert!(!home.join("signer.kek").exists(), "a file KEK was created");
+
+    let out = hsm("1234", &["signer", "sign", "--key", &pubkey, MESSAGE, "--json"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let sig: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_verifies(&pubkey, MESSAGE, sig["sig"].as_str().unwrap());
+
+    // A wrong PIN: a clear error, and the key still signs with the right one afterwards.
+    let out = hsm("9999", &["signer", "sign", "--key", &pubkey, MESSAGE]);
+    assert!(!out.status.success());
+    assert!(stderr(&out).contains("PIN"), "{}", stderr(&out));
+    let out = hsm("1234", &["signer", "sign", "--key", &pubkey, MESSAGE]);
+    assert!(out.status.success(), "{}", stderr(&out));
+
+    // Without the token the sealed shares do not open.
+    let out = run(&home, &["signer", "sign", "--key", &pubkey, MESSAGE]);
+    assert!(!out.status.success(), "shares opened without the HSM");
+}
