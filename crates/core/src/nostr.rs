@@ -161,6 +161,11 @@ mod tests {
         let mut s = String::new();
         push_json_string(&mut s, "a\"b\\c\nd\te\u{1}é");
         assert_eq!(s, "\"a\\\"b\\\\c\\nd\\te\\u0001é\"");
+        // The same as serde_json (and JSON.stringify) for every character class.
+        let all = "a\n\"\\\r\t\u{8}\u{c}\u{1}é/<";
+        let mut ours = String::new();
+        push_json_string(&mut ours, all);
+        assert_eq!(serde_json::to_string(all).unwrap(), ours);
     }
 
     #[test]

@@ -68,26 +68,13 @@ impl Event {
     /// The NIP-01 serialization whose SHA-256 is the id:
     /// `[0,<pubkey>,<created_at>,<kind>,<tags>,<content>]` without whitespace.
     pub fn id_preimage(&self) -> String {
-        let mut out = String::from("[0,");
-        push_json_string(&mut out, &self.pubkey);
-        out.push_str(&format!(",{},{},[", self.created_at, self.kind));
-        for (i, tag) in self.tags.iter().enumerate() {
-            if i > 0 {
-                out.push(',');
-            }
-            out.push('[');
-            for (j, item) in tag.iter().enumerate() {
-                if j > 0 {
-                    out.push(',');
-                }
-                push_json_string(&mut out, item);
-            }
-            out.push(']');
-        }
-        out.push_str("],");
-        push_json_string(&mut out, &self.content);
-        out.push(']');
-        out
+        keyline_core::nostr::id_preimage(
+            &self.pubkey,
+            self.created_at,
+            self.kind,
+            &self.tags,
+            &self.content,
+        )
     }
 
     /// SHA-256 of [`id_preimage`](Self::id_preimage).
@@ -125,27 +112,6 @@ impl Event {
         }
         tag.get(1).map(String::as_str)
     }
-}
-
-/// JSON string with NIP-01's escapes: `\n`, `\"`, `\\`, `\r`, `\t`, `\b`, `\f`; every other
-/// character verbatim, except the remaining C0 controls, which are written `\u00xx` as
-/// `JSON.stringify` and `serde_json` do (NIP-01's "verbatim" would not be valid JSON there).
-fn push_json_string(out: &mut String, s: &str) {
-    out.push('"');
-    for c in s.chars() {
-        match c {
-            '\n' => out.push_str("\\n"),
-            '"' => out.push_str("\\\""),
-            '\\' => out.push_str("\\\\"),
-            '\r' => out.push_str("\\r"),
-            '\t' => out.push_str("\\t"),
-            '\u{8}' => out.push_str("\\b"),
-            '\u{c}' => out.push_str("\\f"),
-            c if u32::from(c) < 0x20 => out.push_str(&format!("\\u{:04x}", u32::from(c))),
-            c => out.push(c),
-        }
-    }
-    out.push('"');
 }
 
 fn is_lower_hex(s: &str) -> bool {
@@ -362,18 +328,6 @@ mod tests {
         // Ed25519 keys cannot sign NIP-98.
         let ed = SigningKey::ed25519_from_seed(&[1; 32]);
         assert!(sign(&mut request, &ed, now, &[0; 32]).is_err());
-    }
-
-    #[test]
-    fn escaping() {
-        let mut s = String::new();
-        push_json_string(&mut s, "a\n\"\\\r\t\u{8}\u{c}\u{1}é/<");
-        assert_eq!(s, "\"a\\n\\\"\\\\\\r\\t\\b\\f\\u0001é/<\"");
-        // Same as serde_json for every character class used here.
-        assert_eq!(
-            serde_json::to_string("a\n\"\\\r\t\u{8}\u{c}\u{1}é/<").unwrap(),
-            s
-        );
     }
 
     #[test]

@@ -24,7 +24,7 @@ use keyline_signer::session::SignRequest;
 use keyline_signer::store::{
     AuditEntry, KeyRecord, NewCeremony, NodeRecord, NodeStatus, ShareStatus, ShareVault, Store,
 };
-use keyline_signer::wire::{CeremonyKind, Method, Participant, RequestContext};
+use keyline_signer::wire::{CeremonyKind, Participant, RequestContext};
 use keyline_signer::{OsRng, ParticipantId, PublicKeyPackage};
 use serde_json::json;
 use zeroize::Zeroizing;
@@ -561,15 +561,7 @@ impl Signer {
         let request = SignRequest {
             key_id: key.key_id,
             message: message.to_vec(),
-            context: RequestContext {
-                method: Method::RawSign,
-                client_pubkey: [0; 32],
-                connection_id: [0; 16],
-                unsigned_event: String::new(),
-                peer: None,
-                policy_version: 0,
-                timestamp_ms: unix_ms(),
-            },
+            context: RequestContext::raw_sign(unix_ms()),
         };
         let started = std::time::Instant::now();
         let result = self.coordinator.sign(&handle, request).await;

@@ -177,6 +177,22 @@ pub struct RequestContext {
     pub timestamp_ms: u64,
 }
 
+impl RequestContext {
+    /// The context of the CLI's raw 32-byte signing (`raw_sign`, spec §8.4 item 4): no
+    /// client, no event, no peer.
+    pub fn raw_sign(timestamp_ms: u64) -> Self {
+        Self {
+            method: Method::RawSign,
+            client_pubkey: [0; 32],
+            connection_id: [0; 16],
+            unsigned_event: String::new(),
+            peer: None,
+            policy_version: 0,
+            timestamp_ms,
+        }
+    }
+}
+
 /// The kind of a ceremony.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum CeremonyKind {

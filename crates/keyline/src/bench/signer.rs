@@ -13,7 +13,7 @@ use keyline_signer::ceremony::{DkgConfig, DkgSession};
 use keyline_signer::descriptor::NodeDescriptor;
 use keyline_signer::net::coordinator::{Coordinator, KeyHandle, NodeAddr, NodeEndpoint};
 use keyline_signer::session::SignRequest;
-use keyline_signer::wire::{Method, Participant, RequestContext};
+use keyline_signer::wire::{Participant, RequestContext};
 use keyline_signer::{OsRng, ParticipantId, local};
 
 use super::Row;
@@ -195,15 +195,7 @@ fn raw_request(key_id: [u8; 16], counter: u64) -> SignRequest {
     SignRequest {
         key_id,
         message: message.to_vec(),
-        context: RequestContext {
-            method: Method::RawSign,
-            client_pubkey: [0; 32],
-            connection_id: [0; 16],
-            unsigned_event: String::new(),
-            peer: None,
-            policy_version: 0,
-            timestamp_ms: 0,
-        },
+        context: RequestContext::raw_sign(0),
     }
 }
 
