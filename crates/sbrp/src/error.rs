@@ -213,6 +213,61 @@ pub enum Error {
     /// The pin store failed (I/O, storage, limits, prompt unavailable).
     #[error("pin store: {0}")]
     Pins(#[source] keyline_core::Error),
+
+    // ----- the tokio adapter ---------------------------------------------------------------
+    /// The WebSocket or the TCP connection under it failed (connect, read or write).
+    #[error("relay connection failed: {reason}")]
+    Transport {
+        /// What failed (one line, no token).
+        reason: String,
+    },
+
+    /// The relay closed the WebSocket (a close frame; `code` is the WebSocket close code,
+    /// e.g. 1008 when a newer daemon connection replaced this one).
+    #[error("relay closed the connection (close code {code:?}) {reason}")]
+    RelayClosed {
+        /// The WebSocket close code, if the close frame had one.
+        code: Option<u16>,
+        /// The close reason text (diagnostic only).
+        reason: String,
+    },
+
+    /// The relay refused the WebSocket upgrade with an HTTP error (401 `unauthorized`, 404
+    /// `daemon_not_found`/`daemon_offline`, 409 `sid_in_use`, 429 `too_many_sessions`, …).
+    #[error("relay refused the connection: HTTP {status} {error}")]
+    RelayRefused {
+        /// The HTTP status.
+        status: u16,
+        /// The `error` field of the JSON body, or empty.
+        error: String,
+    },
+
+    /// The peer answered an RPC request with an error envelope (`t: "E"`); the session
+    /// continues.
+    #[error("remote error {code}: {message}")]
+    Remote {
+        /// The RPC error code (1100–1104, 2000, …).
+        code: i64,
+        /// The peer's message.
+        message: String,
+        /// The peer's extra data.
+        data: Option<serde_json::Value>,
+    },
+
+    /// A local deadline passed (an RPC call, a queue, a write, the connect).
+    #[error("timed out waiting for {what}")]
+    Timeout {
+        /// What was awaited.
+        what: &'static str,
+    },
+
+    /// A bounded queue was full and the policy for it is to refuse (or to end the session
+    /// whose consumer is too slow).
+    #[error("{what} is full")]
+    Backpressure {
+        /// Which queue.
+        what: &'static str,
+    },
 }
 
 /// The category of an [`Error`].
@@ -233,6 +288,10 @@ pub enum ErrorKind {
     InvalidInput,
     /// The OS or the pin store failed.
     Local,
+    /// The connection to the relay failed.
+    Io,
+    /// The peer's application answered with an error.
+    Remote,
 }
 
 impl fmt::Display for ErrorKind {
@@ -245,6 +304,8 @@ impl fmt::Display for ErrorKind {
             Self::Closed => "closed",
             Self::InvalidInput => "invalid input",
             Self::Local => "local",
+            Self::Io => "i/o",
+            Self::Remote => "remote",
         })
     }
 }
@@ -263,8 +324,13 @@ impl Error {
             | Self::HandshakeFailed { .. }
             | Self::DecryptFailed
             | Self::SequenceError(_) => ErrorKind::PeerRejected,
-            Self::Relay { .. } => ErrorKind::Relay,
-            Self::HandshakeTimeout => ErrorKind::Timeout,
+            Self::Relay { .. } | Self::RelayClosed { .. } | Self::RelayRefused { .. } => {
+                ErrorKind::Relay
+            }
+            Self::HandshakeTimeout | Self::Timeout { .. } => ErrorKind::Timeout,
+            Self::Transport { .. } => ErrorKind::Io,
+            Self::Remote { .. } => ErrorKind::Remote,
+            Self::Backpressure { .. } => ErrorKind::Local,
             Self::SequenceExhausted | Self::SessionClosed => ErrorKind::Closed,
             Self::InvalidSid { .. }
             | Self::InvalidParameter { .. }
@@ -289,6 +355,8 @@ impl Error {
             Self::DecryptFailed => SdkCode::DecryptFailed.to_u16(),
             Self::SequenceError(_) => SdkCode::SequenceError.to_u16(),
             Self::Sbp { code, .. } => code.to_u16(),
+            Self::Remote { code, .. } => return u16::try_from(*code).ok(),
+            Self::Timeout { what } if *what == "rpc call" => SbpCode::Timeout.to_u16(),
             _ => return None,
         })
     }
@@ -300,7 +368,77 @@ impl Error {
             Self::SequenceError(_) => true,
             Self::Sbp { code, .. } => !code.is_fatal(),
             Self::Relay { code, .. } => !code.is_terminal(),
+            Self::Remote { .. } | Self::Timeout { .. } => true,
             _ => false,
+        }
+    }
+
+    /// A copy of this error for fanning one end reason out to several waiters. Variants that
+    /// wrap a non-`Clone` source become [`Error::SessionClosed`].
+    pub fn duplicate(&self) -> Error {
+        match self {
+            Self::MalformedFrame { reason } => Self::MalformedFrame { reason },
+            Self::PayloadTooLarge { len, limit } => Self::PayloadTooLarge {
+                len: *len,
+                limit: *limit,
+            },
+            Self::InvalidFrameType { frame_type } => Self::InvalidFrameType {
+                frame_type: *frame_type,
+            },
+            Self::InvalidSessionId { frame_type } => Self::InvalidSessionId {
+                frame_type: *frame_type,
+            },
+            Self::UnexpectedFrame { reason } => Self::UnexpectedFrame { reason },
+            Self::Relay { code, sid } => Self::Relay {
+                code: *code,
+                sid: *sid,
+            },
+            Self::IdentityKeyChanged {
+                daemon_id,
+                pinned_fingerprint,
+                received_fingerprint,
+            } => Self::IdentityKeyChanged {
+                daemon_id: daemon_id.clone(),
+                pinned_fingerprint: pinned_fingerprint.clone(),
+                received_fingerprint: received_fingerprint.clone(),
+            },
+            Self::HandshakeFailed { reason } => Self::HandshakeFailed { reason },
+            Self::HandshakeTimeout => Self::HandshakeTimeout,
+            Self::DecryptFailed => Self::DecryptFailed,
+            Self::SequenceError(e) => Self::SequenceError(*e),
+            Self::SequenceExhausted => Self::SequenceExhausted,
+            Self::Sbp { code, reason } => Self::Sbp {
+                code: *code,
+                reason: reason.clone(),
+            },
+            Self::InvalidSid { reason } => Self::InvalidSid { reason },
+            Self::InvalidParameter { what, reason } => Self::InvalidParameter {
+                what,
+                reason: reason.clone(),
+            },
+            Self::Transport { reason } => Self::Transport {
+                reason: reason.clone(),
+            },
+            Self::RelayClosed { code, reason } => Self::RelayClosed {
+                code: *code,
+                reason: reason.clone(),
+            },
+            Self::RelayRefused { status, error } => Self::RelayRefused {
+                status: *status,
+                error: error.clone(),
+            },
+            Self::Remote {
+                code,
+                message,
+                data,
+            } => Self::Remote {
+                code: *code,
+                message: message.clone(),
+                data: data.clone(),
+            },
+            Self::Timeout { what } => Self::Timeout { what },
+            Self::Backpressure { what } => Self::Backpressure { what },
+            _ => Self::SessionClosed,
         }
     }
 

@@ -5,9 +5,10 @@
 //! keeps one WebSocket to a relay; a client opens a session to it by daemon id; the relay
 //! routes 13-byte-header frames it cannot read.
 //!
-//! This crate is the protocol core, with no sockets, no runtime and no clock: bytes and
-//! `now` go in, bytes, errors and deadlines come out. The tokio/WebSocket adapter, the relay
-//! server and the daemon build on it.
+//! The protocol core ([`proto`]) has no sockets, no runtime and no clock: bytes and `now` go
+//! in, bytes, errors and deadlines come out. The tokio/WebSocket adapter (module `tokio`,
+//! feature `tokio`, on by default) drives it: a daemon on one relay connection and a client
+//! with RPC calls. The relay server builds on the core too.
 //!
 //! | layer | module |
 //! |---|---|
@@ -21,6 +22,7 @@
 //! | relay frame validation | [`proto::relay`] |
 //! | relay pairing state machine | [`proto::pairing`] |
 //! | token sid encoding | [`proto::sid`] |
+//! | daemon and client over WebSocket (feature `tokio`) | `tokio` |
 //!
 //! ## Example: a handshake and one Data frame, in memory
 //!
@@ -113,7 +115,8 @@
 //!
 //! ## Non-features
 //!
-//! - No sockets, WebSockets, timers or tasks here: the adapter drives the state machines.
+//! - No sockets, WebSockets, timers or tasks in [`proto`]: the `tokio` adapter drives the
+//!   state machines. The adapter speaks `ws://` only for now (no TLS; `wss://` later).
 //! - No token (JWT) validation: that is the relay's (spec 8.2).
 //! - No client resumption: a new client connection is a new token, sid and handshake.
 //! - No re-keying inside a session: exhausting the 64-bit counter ends the session.
@@ -132,6 +135,8 @@ pub mod keys;
 pub mod limits;
 pub mod pins;
 pub mod proto;
+#[cfg(feature = "tokio")]
+pub mod tokio;
 
 pub use error::{Error, ErrorKind, Result, SbpCode};
 pub use keys::EphemeralKey;

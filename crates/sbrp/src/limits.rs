@@ -13,6 +13,28 @@
 //! | [`MAX_SUBJECT_LEN`] | 256 | SBP Message subject |
 //! | [`DEFAULT_MAX_CHUNKED_MESSAGE`] | 16 MiB | largest reassembled `keyline.chunk/1` message |
 //! | [`MAX_CHUNK_SLICE`] | 65 482 | largest chunk slice a sender emits |
+//!
+//! The tokio adapter ([`crate::tokio`]) adds the bounds of its queues and waits:
+//!
+//! | name | default | meaning |
+//! |---|---|---|
+//! | [`WRITE_TIMEOUT`] | 2 s | one WebSocket write; past it the connection is dead |
+//! | [`CONNECT_TIMEOUT`] | 10 s | TCP connect plus WebSocket upgrade |
+//! | [`CALL_TIMEOUT`] | 30 s | one RPC call, request to response |
+//! | [`QUEUE_TIMEOUT`] | 30 s | waiting for room in a full outbound queue |
+//! | [`DAEMON_PING_INTERVAL`] | 45 s | SBRP Ping from the daemon (upstream's interval) |
+//! | [`IDLE_TIMEOUT`] | 60 s | nothing received for this long: the relay connection is dead |
+//! | [`RECONNECT_INITIAL`] / [`RECONNECT_MAX`] | 1 s / 30 s | daemon reconnect backoff, doubling, ±[`RECONNECT_JITTER_PERCENT`] % |
+//! | [`MAX_DAEMON_SESSIONS`] | 64 | sessions (including handshakes) on one daemon connection |
+//! | [`SESSION_QUEUE`] | 32 | inbound messages queued per daemon session; full → the session ends (`backpressure`) |
+//! | [`ACCEPT_QUEUE`] | 16 | established sessions not yet taken by the application; full → the new session is closed |
+//! | [`COMMAND_QUEUE`] | 64 | outbound messages queued for one connection task; full → senders wait up to [`QUEUE_TIMEOUT`] |
+//! | [`EVENT_QUEUE`] | 64 | client events not yet read; full → the event is dropped and counted |
+//! | [`MAX_PENDING_CALLS`] | 64 | RPC calls in flight per client session; more → `backpressure` error |
+//! | [`QUEUED_BYTES`] | 32 MiB | outbound message bytes queued per connection task; senders wait for room |
+//! | [`SESSION_QUEUE_BYTES`] | 32 MiB | inbound bytes queued per daemon session (an empty queue always admits one message) |
+//! | [`EVENT_QUEUE_BYTES`] | 16 MiB | client event bytes not yet read (same rule) |
+//! | [`MAX_WRITE_BUFFER`] | 1 MiB | WebSocket write buffer bound |
 
 use std::time::Duration;
 
@@ -76,3 +98,75 @@ pub const CHUNK_HEADER_LEN: usize = 26;
 
 /// Largest slice a sender puts in one Chunk frame, so that the chunk fits one Data frame.
 pub const MAX_CHUNK_SLICE: usize = MAX_PLAINTEXT - CHUNK_HEADER_LEN;
+
+// ----- the tokio adapter ---------------------------------------------------------------------
+
+/// One WebSocket write (spec 8.6: 2 s); a write that takes longer means the connection is dead.
+pub const WRITE_TIMEOUT: Duration = Duration::from_secs(2);
+
+/// TCP connect plus the WebSocket upgrade (the relay allows 10 s for the upgrade).
+pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Default RPC call timeout (spec 10.1: 30 s); expiry is `Timeout` (code 1103).
+pub const CALL_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// Longest wait for room in a full outbound queue before a send fails with `Timeout`.
+pub const QUEUE_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// Interval of the daemon's SBRP Pings (upstream daemons: 45 s); the relay answers them.
+pub const DAEMON_PING_INTERVAL: Duration = Duration::from_secs(45);
+
+/// A relay connection with nothing received for this long is dead (the relay pings every 15 s
+/// and answers the daemon's Pings, so a live connection is never this quiet).
+pub const IDLE_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// First daemon reconnect delay (spec 6: 1 s doubling to 30 s, ±20 % jitter).
+pub const RECONNECT_INITIAL: Duration = Duration::from_secs(1);
+
+/// Largest daemon reconnect delay.
+pub const RECONNECT_MAX: Duration = Duration::from_secs(30);
+
+/// Reconnect jitter, in percent either way.
+pub const RECONNECT_JITTER_PERCENT: u32 = 20;
+
+/// Sessions (handshaking or established) one daemon connection holds; an Init beyond it is
+/// answered with `Signal(close, policy)` before any crypto. The relay's own default cap is 5.
+pub const MAX_DAEMON_SESSIONS: usize = 64;
+
+/// Inbound application messages queued per daemon session. A full queue ends that session
+/// (`Signal(close, policy)`, [`crate::Error::Backpressure`]) rather than stalling the shared
+/// connection. Memory per session is bounded by this times the chunked-message maximum.
+pub const SESSION_QUEUE: usize = 32;
+
+/// Established sessions waiting for [`crate::tokio::Daemon::accept`]; a full queue closes
+/// the new session with `Signal(close, policy)`.
+pub const ACCEPT_QUEUE: usize = 16;
+
+/// Outbound messages queued for one connection task (all sessions of a daemon, or one
+/// client session). Senders wait for room, at most [`QUEUE_TIMEOUT`].
+pub const COMMAND_QUEUE: usize = 64;
+
+/// Client events (`t: "N"` and non-RPC Messages) not yet read; when full, new events are
+/// dropped and counted ([`crate::tokio::ClientSession::events_dropped`]), so an application
+/// that ignores events never stalls its RPC responses.
+pub const EVENT_QUEUE: usize = 64;
+
+/// RPC calls in flight per client session.
+pub const MAX_PENDING_CALLS: usize = 64;
+
+/// Outbound message bytes queued for one connection task (on top of the count bound
+/// [`COMMAND_QUEUE`]); a sender waits for room, at most [`QUEUE_TIMEOUT`]. A message larger
+/// than the whole budget takes all of it.
+pub const QUEUED_BYTES: usize = 32 * 1024 * 1024;
+
+/// Inbound bytes queued per daemon session (on top of [`SESSION_QUEUE`]); past it the session
+/// ends with `backpressure`. An empty queue always admits one message (≤ the chunked-message
+/// maximum), so the bound is the larger of the two.
+pub const SESSION_QUEUE_BYTES: usize = 32 * 1024 * 1024;
+
+/// Client event bytes not yet read (on top of [`EVENT_QUEUE`]); past it events are dropped and
+/// counted. An empty queue always admits one event.
+pub const EVENT_QUEUE_BYTES: usize = 16 * 1024 * 1024;
+
+/// Bound of the WebSocket write buffer (tungstenite's default is unbounded).
+pub const MAX_WRITE_BUFFER: usize = 1024 * 1024;
