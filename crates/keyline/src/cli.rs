@@ -58,6 +58,12 @@ pub(crate) enum Command {
     /// Threshold Nostr signer: FROST keys held as shares by separate nodes.
     #[command(subcommand)]
     Signer(SignerCommand),
+    /// SBRP relay: routes end-to-end encrypted sessions between clients and daemons.
+    #[command(subcommand)]
+    Relay(RelayCommand),
+    /// SBRP daemons and clients: end-to-end encrypted RPC through a relay.
+    #[command(subcommand)]
+    Sbrp(SbrpCommand),
     /// Run every service on loopback defaults (configure in <home>/keyline.toml).
     Serve(ServeArgs),
     /// Measure keyline against the limit it is bounded by, in the same run.
@@ -172,7 +178,12 @@ pub(crate) struct KekArgs {
     #[arg(long, value_name = "PATH", env = "KEYLINE_PKCS11_MODULE")]
     pub(crate) pkcs11_module: Option<PathBuf>,
     /// Label of the PKCS#11 token.
-    #[arg(long, value_name = "LABEL", env = "KEYLINE_PKCS11_TOKEN", requires = "pkcs11_module")]
+    #[arg(
+        long,
+        value_name = "LABEL",
+        env = "KEYLINE_PKCS11_TOKEN",
+        requires = "pkcs11_module"
+    )]
     pub(crate) pkcs11_token: Option<String>,
     /// Environment variable holding the token's user PIN (never pass a PIN as an argument).
     #[arg(long, value_name = "VAR", default_value = "KEYLINE_PKCS11_PIN")]
@@ -442,6 +453,74 @@ pub(crate) fn parse_go_duration(text: &str) -> Result<std::time::Duration, Strin
     std::time::Duration::try_from_secs_f64(seconds).map_err(|e| format!("{text:?}: {e}"))
 }
 
+#[derive(Debug, Subcommand)]
+pub(crate) enum RelayCommand {
+    /// Run an SBRP relay with its token issuer.
+    ///
+    /// Prints one JSON line {"listen", "url", "jwks", "sessions"} once listening: `url` is
+    /// the WebSocket endpoint, `sessions` the issuer's POST /v1/sessions. The issuer's
+    /// signing key is kept in <home>/relay-issuer.key (mode 0600), so tokens survive a
+    /// restart. No TLS: put a TLS terminator in front for anything but loopback.
+    Serve {
+        /// Address to listen on.
+        #[arg(long, default_value = "127.0.0.1:7070")]
+        listen: SocketAddr,
+        /// The ws:// or wss:// URL clients and daemons reach the relay at (default:
+        /// ws://LISTEN/).
+        #[arg(long, value_name = "URL")]
+        public_url: Option<String>,
+    },
+}
+
+/// Where the relay (and its issuer) is.
+#[derive(Debug, Args)]
+pub(crate) struct RelayArgs {
+    /// The relay's issuer: http://HOST:PORT (or the relay's ws:// URL).
+    #[arg(
+        long,
+        value_name = "URL",
+        env = "KEYLINE_RELAY",
+        default_value = "http://127.0.0.1:7070"
+    )]
+    pub(crate) relay: String,
+    /// The daemon id.
+    #[arg(long, value_name = "ID")]
+    pub(crate) daemon_id: String,
+}
+
+#[derive(Debug, Subcommand)]
+pub(crate) enum SbrpCommand {
+    /// Run a daemon: register with the relay and answer the built-in methods.
+    ///
+    /// The identity is the home's Ed25519 key (proved to the issuer, which binds it to the
+    /// daemon id on first use). Serves $sideband/info, rpc.list, rpc.describe, echo and, with
+    /// --expose-dir, read-only fs.list / fs.read confined to that directory. Prints one
+    /// JSON line {"daemon_id", "relay", "identity"} once registered; reconnects on its own.
+    Daemon {
+        #[command(flatten)]
+        relay: RelayArgs,
+        /// Serve this directory read-only through $sideband/fs.list and fs.read.
+        #[arg(long, value_name = "DIR")]
+        expose_dir: Option<PathBuf>,
+        /// Also serve files and directories whose names start with a dot.
+        #[arg(long, requires = "expose_dir")]
+        allow_dotfiles: bool,
+    },
+    /// Call one method on a daemon and print its JSON result.
+    ///
+    /// The daemon's identity key is pinned on first use (protocol sbrp, peer = the daemon
+    /// id); a different key later is refused with identity_key_changed and both
+    /// fingerprints. Example: keyline sbrp call --daemon-id d1 '$sideband/echo' '{"hi":1}'
+    Call {
+        #[command(flatten)]
+        relay: RelayArgs,
+        /// The method, e.g. $sideband/info.
+        method: String,
+        /// The params: JSON text, @FILE to read a file, or - for standard input.
+        params: Option<String>,
+    },
+}
+
 #[derive(Debug, Args)]
 pub(crate) struct ServeArgs {
     /// Do not start the SHS listener.
@@ -462,6 +541,12 @@ pub(crate) struct ServeArgs {
     /// KPS listen address (overrides keyline.toml).
     #[arg(long, value_name = "ADDR")]
     pub(crate) kps_listen: Option<SocketAddr>,
+    /// Do not start the SBRP relay.
+    #[arg(long)]
+    pub(crate) no_relay: bool,
+    /// SBRP relay listen address (overrides keyline.toml).
+    #[arg(long, value_name = "ADDR")]
+    pub(crate) relay_listen: Option<SocketAddr>,
 }
 
 #[derive(Debug, Args)]

@@ -18,6 +18,11 @@
 //! enabled = true
 //! listen = "127.0.0.1:4433"
 //! key = "/path/to/kps.key"   # default: <home>/kps.key
+//!
+//! [relay]
+//! enabled = true
+//! listen = "127.0.0.1:7070"
+//! public_url = "ws://127.0.0.1:7070/"   # default: ws://LISTEN/
 //! ```
 
 use std::net::SocketAddr;
@@ -37,6 +42,33 @@ pub(crate) struct Config {
     pub(crate) kps: KpsSection,
     #[serde(default)]
     pub(crate) http: HttpSection,
+    #[serde(default)]
+    pub(crate) relay: RelaySection,
+}
+
+/// `[relay]`: the SBRP relay and its token issuer.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RelaySection {
+    #[serde(default = "yes")]
+    pub(crate) enabled: bool,
+    #[serde(default = "default_relay_listen")]
+    pub(crate) listen: SocketAddr,
+    pub(crate) public_url: Option<String>,
+}
+
+impl Default for RelaySection {
+    fn default() -> Self {
+        RelaySection {
+            enabled: true,
+            listen: default_relay_listen(),
+            public_url: None,
+        }
+    }
+}
+
+fn default_relay_listen() -> SocketAddr {
+    SocketAddr::from(([127, 0, 0, 1], 7070))
 }
 
 /// `[http]`.
@@ -157,6 +189,12 @@ mod tests {
         assert_eq!(config.shs.listen.port(), 9);
         assert_eq!(config.shs.allow, Some(AllowSetting::Pinned));
         assert!(config.shs.echo);
+        assert!(config.relay.enabled);
+        assert_eq!(config.relay.listen.port(), 7070);
+        let config: Config =
+            toml::from_str("[relay]\nenabled = false\nlisten = \"127.0.0.1:9\"\n").unwrap();
+        assert!(!config.relay.enabled);
+        assert_eq!(config.relay.listen.port(), 9);
         assert!(
             toml::from_str::<Config>("[shs]\nlisen = 1\n").is_err(),
             "typos are errors"

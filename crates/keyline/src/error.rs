@@ -21,6 +21,12 @@ pub(crate) enum CliError {
     /// The threshold signer (engine, nodes, store, key protection).
     #[error(transparent)]
     Signer(#[from] keyline_signer::Error),
+    /// SBRP (daemon, client, issuer client, built-in methods).
+    #[error(transparent)]
+    Sbrp(#[from] keyline_sbrp::Error),
+    /// The SBRP relay server.
+    #[error(transparent)]
+    Relay(#[from] keyline_relay::Error),
     /// A command ran but did not succeed (an echo mismatch, no answer in time).
     #[error("{0}")]
     Failed(String),

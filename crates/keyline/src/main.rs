@@ -1,6 +1,7 @@
 //! # keyline
 //!
 //! The `keyline` command: identity and known peers, the SSB secret-handshake (`keyline shs`),
+//! the SBRP relay and its daemons and clients (`keyline relay`, `keyline sbrp`),
 //! `keyline serve` (every service on loopback defaults) and `keyline bench`. Run
 //! `keyline --help` for the areas and `keyline <area> --help` for their verbs.
 //!
@@ -22,6 +23,8 @@ mod kps_cmd;
 mod limits;
 mod output;
 mod pin_cmd;
+mod relay_cmd;
+mod sbrp_cmd;
 mod serve_cmd;
 mod shs_cmd;
 mod signer_cmd;
@@ -99,6 +102,8 @@ async fn run(cli: Cli) -> Result<()> {
         Command::Shs(what) => shs_cmd::run(&home, what).await,
         Command::Kps(what) => kps_cmd::run(&home, what, json).await,
         Command::Http(what) => http_cmd::run(&home, what).await,
+        Command::Relay(what) => relay_cmd::run(&home, what).await,
+        Command::Sbrp(what) => sbrp_cmd::run(&home, what, json).await,
         Command::Signer(what) => signer_cmd::run(&home, what, json).await,
         Command::Serve(args) => serve_cmd::run(&home, args).await,
         Command::Bench(_) => Err(error::CliError::Usage(

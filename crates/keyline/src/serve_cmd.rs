@@ -70,6 +70,14 @@ pub(crate) async fn run(home: &Home, args: ServeArgs) -> Result<()> {
         );
         tasks.spawn(async move { Ok(keyline_kps::echo::serve(&listener).await?) });
     }
+    if config.relay.enabled && !args.no_relay {
+        let listen = args.relay_listen.unwrap_or(config.relay.listen);
+        let service =
+            crate::relay_cmd::RelayService::bind(home, listen, config.relay.public_url.clone())
+                .await?;
+        services.insert("relay".into(), service.announcement());
+        tasks.spawn(service.run());
+    }
     if services.is_empty() {
         return Err(crate::error::CliError::Usage(
             "every service is turned off".into(),
@@ -84,6 +92,7 @@ pub(crate) async fn run(home: &Home, args: ServeArgs) -> Result<()> {
         let reach = service["address"]
             .as_str()
             .or_else(|| service["origin"].as_str())
+            .or_else(|| service["url"].as_str())
             .unwrap_or_default();
         tracing::info!("{name}: {reach}");
     }

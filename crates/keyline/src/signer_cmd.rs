@@ -87,7 +87,12 @@ pub(crate) async fn run(home: &Home, command: SignerCommand, json: bool) -> Resu
             emit(
                 json,
                 &json!({"npub": keyline_core::npub(&record.npub), "share_version": version}),
-                || format!("refreshed {}: share version {version}", keyline_core::npub(&record.npub)),
+                || {
+                    format!(
+                        "refreshed {}: share version {version}",
+                        keyline_core::npub(&record.npub)
+                    )
+                },
             );
             Ok(())
         }
@@ -152,9 +157,10 @@ pub(crate) async fn open_store(home: &Home) -> Result<Store> {
 /// The key-encryption key: PKCS#11 when configured, else the home's `signer.kek` file.
 pub(crate) fn open_kek(home: &Home, args: &KekArgs) -> Result<Arc<dyn Kek>> {
     if let Some(module) = &args.pkcs11_module {
-        let token = args.pkcs11_token.clone().ok_or_else(|| {
-            CliError::Usage("--pkcs11-module needs --pkcs11-token LABEL".into())
-        })?;
+        let token = args
+            .pkcs11_token
+            .clone()
+            .ok_or_else(|| CliError::Usage("--pkcs11-module needs --pkcs11-token LABEL".into()))?;
         let pin = std::env::var(&args.pkcs11_pin_env).map_err(|_| {
             CliError::Usage(format!(
                 "set the token's user PIN in the environment variable {}",
@@ -176,7 +182,9 @@ pub(crate) fn open_kek(home: &Home, args: &KekArgs) -> Result<Arc<dyn Kek>> {
     }
     home.ensure()?;
     // FileKek warns on open that it is for local use.
-    Ok(Arc::new(FileKek::open_or_create(&home.path().join("signer.kek"))?))
+    Ok(Arc::new(FileKek::open_or_create(
+        &home.path().join("signer.kek"),
+    )?))
 }
 
 /// A node identity file: 64 secret bytes (hex) and the descriptor's timestamp.
@@ -240,7 +248,10 @@ async fn local_nodes(
     let mut keys = Vec::new();
     for i in 1..=n {
         keys.push(load_node_keys(
-            &home.path().join("signer").join(format!("local-node-{i}.key")),
+            &home
+                .path()
+                .join("signer")
+                .join(format!("local-node-{i}.key")),
         )?);
     }
     let descriptors: Vec<NodeDescriptor> = keys.iter().map(|(_, d)| *d).collect();
@@ -263,9 +274,9 @@ async fn local_nodes(
 
 /// `KEY@HOST:PORT`.
 fn parse_node(text: &str) -> Result<([u8; 32], SocketAddr)> {
-    let (key, addr) = text.rsplit_once('@').ok_or_else(|| {
-        CliError::Usage(format!("node {text:?}: expected KEY@HOST:PORT"))
-    })?;
+    let (key, addr) = text
+        .rsplit_once('@')
+        .ok_or_else(|| CliError::Usage(format!("node {text:?}: expected KEY@HOST:PORT")))?;
     let key = keyline_core::parse_ed25519_public(key)?;
     let addr = addr
         .parse()
@@ -307,7 +318,11 @@ impl Signer {
 
     /// Links to `nodes` (or n local nodes), waits for them, and returns the participants
     /// 1..=n with their descriptors.
-    async fn connect(&mut self, n: u16, nodes: &NodesArgs) -> Result<Vec<(Participant, Option<String>)>> {
+    async fn connect(
+        &mut self,
+        n: u16,
+        nodes: &NodesArgs,
+    ) -> Result<Vec<(Participant, Option<String>)>> {
         let mut targets = Vec::new();
         if nodes.nodes.is_empty() {
             self.dev_mode = true;
@@ -323,7 +338,11 @@ impl Signer {
             )
             .await?;
             for node in &local {
-                targets.push((node.keys.node_id(), NodeEndpoint::Local(node.server.clone()), None));
+                targets.push((
+                    node.keys.node_id(),
+                    NodeEndpoint::Local(node.server.clone()),
+                    None,
+                ));
             }
             self._local = local;
         } else {
@@ -428,10 +447,15 @@ impl Signer {
                 threshold,
                 total: n,
                 started_at_ms: started,
-                deadline_at_ms: started + u64::try_from(config.total_timeout.as_millis()).unwrap_or(0),
+                deadline_at_ms: started
+                    + u64::try_from(config.total_timeout.as_millis()).unwrap_or(0),
             })
             .await?;
-        let public = match self.coordinator.run_ceremony(session, first, &holders).await {
+        let public = match self
+            .coordinator
+            .run_ceremony(session, first, &holders)
+            .await
+        {
             Ok(public) => public,
             Err(e) => {
                 let _ = self
@@ -469,10 +493,14 @@ impl Signer {
                 .await?;
             self.store.assign_member(&key_id, p.id, &p.node_id).await?;
         }
-        let mut audit = AuditEntry::new(unix_ms(), "operator", match ceremony_kind {
-            CeremonyKind::Import => "import",
-            _ => "keygen",
-        });
+        let mut audit = AuditEntry::new(
+            unix_ms(),
+            "operator",
+            match ceremony_kind {
+                CeremonyKind::Import => "import",
+                _ => "keygen",
+            },
+        );
         audit.key_id = Some(key_id);
         audit.nodes = list.iter().map(|p| hex::encode(p.node_id)).collect();
         self.store.audit_append(&audit).await?;
@@ -506,7 +534,10 @@ impl Signer {
         for m in &members {
             let Some(node_id) = m.node_id else { continue };
             let record = self.store.get_node(&node_id).await?.ok_or_else(|| {
-                CliError::Failed(format!("node {} is not pinned", keyline_core::ssb_id(&node_id)))
+                CliError::Failed(format!(
+                    "node {} is not pinned",
+                    keyline_core::ssb_id(&node_id)
+                ))
             })?;
             holders.insert(m.identifier, node_id);
             match record.address.as_deref() {
@@ -531,7 +562,11 @@ impl Signer {
             .await?;
             for node in &nodes {
                 if holders.values().any(|id| *id == node.keys.node_id()) {
-                    targets.push((node.keys.node_id(), NodeEndpoint::Local(node.server.clone()), None));
+                    targets.push((
+                        node.keys.node_id(),
+                        NodeEndpoint::Local(node.server.clone()),
+                        None,
+                    ));
                 }
             }
             self._local = nodes;
@@ -544,7 +579,10 @@ impl Signer {
             });
         }
         let keys: Vec<[u8; 32]> = targets.iter().map(|(k, _, _)| *k).collect();
-        let down = self.coordinator.wait_connected(&keys, Duration::from_secs(3)).await;
+        let down = self
+            .coordinator
+            .wait_connected(&keys, Duration::from_secs(3))
+            .await;
         for node in down {
             tracing::warn!(node = %keyline_core::ssb_id(&node), "node unreachable");
         }
@@ -611,10 +649,14 @@ impl Signer {
                 threshold: key.threshold,
                 total: key.total,
                 started_at_ms: started,
-                deadline_at_ms: started + u64::try_from(config.total_timeout.as_millis()).unwrap_or(0),
+                deadline_at_ms: started
+                    + u64::try_from(config.total_timeout.as_millis()).unwrap_or(0),
             })
             .await?;
-        let public = self.coordinator.run_ceremony(session, first, &holders).await?;
+        let public = self
+            .coordinator
+            .run_ceremony(session, first, &holders)
+            .await?;
         self.store
             .commit_ceremony(&ceremony_id, &public, version, unix_ms())
             .await?;
@@ -773,7 +815,11 @@ async fn serve_local(home: &Home, kek: &KekArgs) -> Result<()> {
     .await?;
     let mut targets = Vec::new();
     for node in &nodes {
-        targets.push((node.keys.node_id(), NodeEndpoint::Local(node.server.clone()), None));
+        targets.push((
+            node.keys.node_id(),
+            NodeEndpoint::Local(node.server.clone()),
+            None,
+        ));
     }
     signer.link(&targets).await?;
     eprintln!("keyline: dev mode: coordinator and {n} nodes in this process");

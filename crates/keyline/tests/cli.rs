@@ -240,7 +240,17 @@ fn serve_announces_every_service() {
             "127.0.0.1:0",
             "--kps-listen",
             "127.0.0.1:0",
+            "--relay-listen",
+            "127.0.0.1:0",
         ],
+    );
+    let relay = &server.announce["services"]["relay"];
+    assert_eq!(server.announce["listen"]["relay"], relay["listen"]);
+    let relay_listen = relay["listen"].as_str().unwrap();
+    assert_eq!(relay["url"], format!("ws://{relay_listen}/"));
+    assert_eq!(
+        relay["sessions"],
+        format!("http://{relay_listen}/v1/sessions")
     );
     let shs = &server.announce["services"]["shs"];
     let kps = &server.announce["services"]["kps"];

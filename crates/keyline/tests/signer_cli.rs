@@ -10,8 +10,8 @@ const MESSAGE: &str = "010101010101010101010101010101010101010101010101010101010
 
 /// The signature verifies under the x-only key (k256, independent of the FROST crate).
 fn assert_verifies(pubkey_hex: &str, message_hex: &str, sig_hex: &str) {
-    let key = k256::schnorr::VerifyingKey::try_from(hex::decode(pubkey_hex).unwrap().as_slice())
-        .unwrap();
+    let key =
+        k256::schnorr::VerifyingKey::try_from(hex::decode(pubkey_hex).unwrap().as_slice()).unwrap();
     let sig = k256::schnorr::Signature::try_from(hex::decode(sig_hex).unwrap().as_slice()).unwrap();
     key.verify_raw(&hex::decode(message_hex).unwrap(), &sig)
         .expect("BIP340 signature verifies under the npub");
@@ -20,7 +20,18 @@ fn assert_verifies(pubkey_hex: &str, message_hex: &str, sig_hex: &str) {
 #[test]
 fn dev_mode_keygen_sign_refresh_import() {
     let (_dir, home) = new_home();
-    let key = run_ok(&home, &["signer", "keygen", "--threshold", "2", "--shares", "3", "--json"]);
+    let key = run_ok(
+        &home,
+        &[
+            "signer",
+            "keygen",
+            "--threshold",
+            "2",
+            "--shares",
+            "3",
+            "--json",
+        ],
+    );
     assert_eq!(key["threshold"], 2);
     assert_eq!(key["shares"], 3);
     assert_eq!(key["dev_mode"], true);
@@ -28,7 +39,10 @@ fn dev_mode_keygen_sign_refresh_import() {
     let pubkey = key["pubkey"].as_str().unwrap().to_string();
     assert!(npub.starts_with("npub1"));
 
-    let sig = run_ok(&home, &["signer", "sign", "--key", &npub, MESSAGE, "--json"]);
+    let sig = run_ok(
+        &home,
+        &["signer", "sign", "--key", &npub, MESSAGE, "--json"],
+    );
     assert_verifies(&pubkey, MESSAGE, sig["sig"].as_str().unwrap());
 
     let listed = run_ok(&home, &["signer", "keys", "--json"]);
@@ -36,7 +50,10 @@ fn dev_mode_keygen_sign_refresh_import() {
 
     let refreshed = run_ok(&home, &["signer", "refresh", "--key", &pubkey, "--json"]);
     assert_eq!(refreshed["share_version"], 2);
-    let sig = run_ok(&home, &["signer", "sign", "--key", &npub, MESSAGE, "--json"]);
+    let sig = run_ok(
+        &home,
+        &["signer", "sign", "--key", &npub, MESSAGE, "--json"],
+    );
     assert_verifies(&pubkey, MESSAGE, sig["sig"].as_str().unwrap());
 
     // Import keeps the npub of the imported secret.
@@ -44,21 +61,34 @@ fn dev_mode_keygen_sign_refresh_import() {
     let expected = "f9308a019258c31049344f85f89d5229b531c845836f99b08601f113bce036f9";
     let imported = run_ok(&home, &["signer", "import", secret, "--json"]);
     assert_eq!(imported["pubkey"], expected);
-    let sig = run_ok(&home, &["signer", "sign", "--key", expected, MESSAGE, "--json"]);
+    let sig = run_ok(
+        &home,
+        &["signer", "sign", "--key", expected, MESSAGE, "--json"],
+    );
     assert_verifies(expected, MESSAGE, sig["sig"].as_str().unwrap());
 
     // Shares are sealed: the database holds no key package in the clear, the files are
     // private.
     use std::os::unix::fs::PermissionsExt;
     for file in ["keyline.db", "signer.kek", "signer/local-node-1.key"] {
-        let mode = std::fs::metadata(home.join(file)).unwrap().permissions().mode();
+        let mode = std::fs::metadata(home.join(file))
+            .unwrap()
+            .permissions()
+            .mode();
         assert_eq!(mode & 0o077, 0, "{file} is readable by others");
     }
 
     // Unknown key and bad message: clear errors.
-    let out = run(&home, &["signer", "sign", "--key", &"ab".repeat(32), MESSAGE]);
+    let out = run(
+        &home,
+        &["signer", "sign", "--key", &"ab".repeat(32), MESSAGE],
+    );
     assert!(!out.status.success());
-    assert!(stderr(&out).contains("no threshold key"), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("no threshold key"),
+        "{}",
+        stderr(&out)
+    );
     let out = run(&home, &["signer", "sign", "--key", &npub, "zz"]);
     assert_eq!(out.status.code(), Some(2));
 }
@@ -132,7 +162,10 @@ fn nodes_in_separate_processes_keygen_and_sign_with_one_down() {
     assert!(key.get("dev_mode").is_none());
     let npub = key["npub"].as_str().unwrap().to_string();
     let pubkey = key["pubkey"].as_str().unwrap().to_string();
-    let sig = run_ok(&home, &["signer", "sign", "--key", &npub, MESSAGE, "--json"]);
+    let sig = run_ok(
+        &home,
+        &["signer", "sign", "--key", &npub, MESSAGE, "--json"],
+    );
     assert_verifies(&pubkey, MESSAGE, sig["sig"].as_str().unwrap());
 
     // Each node sealed its own share in its own home; none is in the coordinator's.
@@ -142,7 +175,10 @@ fn nodes_in_separate_processes_keygen_and_sign_with_one_down() {
 
     // One node down: the other two still sign.
     nodes[0].server.take();
-    let sig = run_ok(&home, &["signer", "sign", "--key", &npub, MESSAGE, "--json"]);
+    let sig = run_ok(
+        &home,
+        &["signer", "sign", "--key", &npub, MESSAGE, "--json"],
+    );
     assert_verifies(&pubkey, MESSAGE, sig["sig"].as_str().unwrap());
 
     // Two down: a clear error, well before the 8 s signing deadline.
@@ -151,8 +187,14 @@ fn nodes_in_separate_processes_keygen_and_sign_with_one_down() {
     let out = run(&home, &["signer", "sign", "--key", &npub, MESSAGE]);
     assert!(!out.status.success());
     let err = stderr(&out);
-    assert!(err.contains("unavailable") && err.contains("1 of 2"), "{err}");
-    assert!(started.elapsed() < std::time::Duration::from_secs(8), "{err}");
+    assert!(
+        err.contains("unavailable") && err.contains("1 of 2"),
+        "{err}"
+    );
+    assert!(
+        started.elapsed() < std::time::Duration::from_secs(8),
+        "{err}"
+    );
 }
 
 #[test]
@@ -172,7 +214,11 @@ fn nodes_refuse_raw_signing_unless_allowed_and_unpinned_coordinators() {
     run_ok(&other, &["keygen", "--json"]);
     let out = run(&other, &["signer", "keygen", "--nodes", &list]);
     assert!(!out.status.success());
-    assert!(stderr(&out).contains("no link to 3 node(s)"), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("no link to 3 node(s)"),
+        "{}",
+        stderr(&out)
+    );
 }
 
 /// Shares sealed under a key generated inside a SoftHSM2 token, end to end through the CLI.
@@ -180,7 +226,9 @@ fn nodes_refuse_raw_signing_unless_allowed_and_unpinned_coordinators() {
 fn dev_mode_with_the_kek_in_a_softhsm_token() {
     let module = std::env::var("KEYLINE_PKCS11_MODULE")
         .unwrap_or_else(|_| "/usr/lib/softhsm/libsofthsm2.so".to_string());
-    let util = std::process::Command::new("softhsm2-util").arg("--version").output();
+    let util = std::process::Command::new("softhsm2-util")
+        .arg("--version")
+        .output();
     if !Path::new(&module).exists() || util.is_err() {
         assert!(
             !keyline_testkit::interop_required(),
@@ -195,7 +243,10 @@ fn dev_mode_with_the_kek_in_a_softhsm_token() {
     let conf = dir.path().join("softhsm2.conf");
     std::fs::write(
         &conf,
-        format!("directories.tokendir = {}\nobjectstore.backend = file\n", tokens.display()),
+        format!(
+            "directories.tokendir = {}\nobjectstore.backend = file\n",
+            tokens.display()
+        ),
     )
     .unwrap();
     let init = std::process::Command::new("softhsm2-util")
@@ -204,7 +255,11 @@ fn dev_mode_with_the_kek_in_a_softhsm_token() {
         .args(["--pin", "1234", "--so-pin", "5678"])
         .output()
         .unwrap();
-    assert!(init.status.success(), "{}", String::from_utf8_lossy(&init.stderr));
+    assert!(
+        init.status.success(),
+        "{}",
+        String::from_utf8_lossy(&init.stderr)
+    );
 
     let hsm = |pin: &str, args: &[&str]| {
         common::keyline(&home)
@@ -221,7 +276,10 @@ fn dev_mode_with_the_kek_in_a_softhsm_token() {
     let pubkey = key["pubkey"].as_str().unwrap().to_string();
     assert!(!home.join("signer.kek").exists(), "a file KEK was created");
 
-    let out = hsm("1234", &["signer", "sign", "--key", &pubkey, MESSAGE, "--json"]);
+    let out = hsm(
+        "1234",
+        &["signer", "sign", "--key", &pubkey, MESSAGE, "--json"],
+    );
     assert!(out.status.success(), "{}", stderr(&out));
     let sig: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_verifies(&pubkey, MESSAGE, sig["sig"].as_str().unwrap());

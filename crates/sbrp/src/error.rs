@@ -242,6 +242,18 @@ pub enum Error {
         error: String,
     },
 
+    /// The token issuer answered with an HTTP error (404 `daemon_not_found` /
+    /// `daemon_offline`, 409 `identity_mismatch`, 401 `bad_signature`, 429, …).
+    #[error("issuer refused the request: HTTP {status} {error}: {message}")]
+    IssuerRefused {
+        /// The HTTP status.
+        status: u16,
+        /// The `error` field of the JSON body, or empty.
+        error: String,
+        /// The `message` field of the JSON body (diagnostic only, shortened), or empty.
+        message: String,
+    },
+
     /// The peer answered an RPC request with an error envelope (`t: "E"`); the session
     /// continues.
     #[error("remote error {code}: {message}")]
@@ -324,9 +336,10 @@ impl Error {
             | Self::HandshakeFailed { .. }
             | Self::DecryptFailed
             | Self::SequenceError(_) => ErrorKind::PeerRejected,
-            Self::Relay { .. } | Self::RelayClosed { .. } | Self::RelayRefused { .. } => {
-                ErrorKind::Relay
-            }
+            Self::Relay { .. }
+            | Self::RelayClosed { .. }
+            | Self::RelayRefused { .. }
+            | Self::IssuerRefused { .. } => ErrorKind::Relay,
             Self::HandshakeTimeout | Self::Timeout { .. } => ErrorKind::Timeout,
             Self::Transport { .. } => ErrorKind::Io,
             Self::Remote { .. } => ErrorKind::Remote,
@@ -426,6 +439,15 @@ impl Error {
             Self::RelayRefused { status, error } => Self::RelayRefused {
                 status: *status,
                 error: error.clone(),
+            },
+            Self::IssuerRefused {
+                status,
+                error,
+                message,
+            } => Self::IssuerRefused {
+                status: *status,
+                error: error.clone(),
+                message: message.clone(),
             },
             Self::Remote {
                 code,

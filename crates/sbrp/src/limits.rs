@@ -35,6 +35,20 @@
 //! | [`SESSION_QUEUE_BYTES`] | 32 MiB | inbound bytes queued per daemon session (an empty queue always admits one message) |
 //! | [`EVENT_QUEUE_BYTES`] | 16 MiB | client event bytes not yet read (same rule) |
 //! | [`MAX_WRITE_BUFFER`] | 1 MiB | WebSocket write buffer bound |
+//!
+//! The issuer client ([`crate::tokio::issuer`]) and the built-in methods
+//! ([`crate::tokio::builtins`]):
+//!
+//! | name | default | meaning |
+//! |---|---|---|
+//! | [`ISSUER_TIMEOUT`] | 10 s | one issuer request: connect, send, read the whole answer |
+//! | [`ISSUER_MAX_RESPONSE`] | 64 KiB | an issuer answer, headers and body |
+//! | [`FS_READ_MAX`] | 8 MiB | bytes `$sideband/fs.read` returns to a `keyline.chunk/1` peer |
+//! | [`FS_READ_UNCHUNKED`] | 46 080 | bytes `$sideband/fs.read` returns to any other peer (one frame) |
+//! | [`FS_LIST_MAX`] | 1000 | entries `$sideband/fs.list` returns (then `hasMore`) |
+//! | [`FS_LIST_SCAN_MAX`] | 10 000 | directory entries `$sideband/fs.list` reads at most |
+//! | [`FS_MAX_PATH_LEN`] | 4096 | a `path` parameter of the file methods, in bytes |
+//! | [`FS_CALL_TIMEOUT`] | 10 s | one file method on the blocking pool; past it the call fails |
 
 use std::time::Duration;
 
@@ -170,3 +184,33 @@ pub const EVENT_QUEUE_BYTES: usize = 16 * 1024 * 1024;
 
 /// Bound of the WebSocket write buffer (tungstenite's default is unbounded).
 pub const MAX_WRITE_BUFFER: usize = 1024 * 1024;
+
+// ----- the issuer client and the built-in methods --------------------------------------------
+
+/// One issuer request (connect, send, read the whole answer).
+pub const ISSUER_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Largest issuer answer read (status line, headers and body); tokens are ≤ 4 KiB.
+pub const ISSUER_MAX_RESPONSE: usize = 64 * 1024;
+
+/// Bytes `$sideband/fs.read` returns to a peer that negotiated `keyline.chunk/1` (spec 11:
+/// 8 MiB by default, bounded by the chunked-message maximum once base64-encoded).
+pub const FS_READ_MAX: usize = 8 * 1024 * 1024;
+
+/// Bytes `$sideband/fs.read` returns to a peer without `keyline.chunk/1`: the base64 of
+/// 46 080 bytes plus the envelope stays under one Data plaintext (spec 11).
+pub const FS_READ_UNCHUNKED: usize = 46_080;
+
+/// Entries `$sideband/fs.list` returns; more set `hasMore` (spec 10.2).
+pub const FS_LIST_MAX: usize = 1000;
+
+/// Directory entries `$sideband/fs.list` reads before it stops (and sets `hasMore`), so a
+/// huge directory costs bounded work and memory.
+pub const FS_LIST_SCAN_MAX: usize = 10_000;
+
+/// Longest `path` parameter of the file methods, in bytes.
+pub const FS_MAX_PATH_LEN: usize = 4096;
+
+/// One file method (`fs.list`, `fs.read`) on the blocking pool; past it the call is answered
+/// with an error (a read stuck on a FIFO or a dead network mount cannot hold a session).
+pub const FS_CALL_TIMEOUT: Duration = Duration::from_secs(10);

@@ -147,7 +147,13 @@ impl NodeProcesses {
             command
                 .arg("--home")
                 .arg(dir.path())
-                .args(["signer", "node", "--listen", "127.0.0.1:0", "--allow-raw-sign"])
+                .args([
+                    "signer",
+                    "node",
+                    "--listen",
+                    "127.0.0.1:0",
+                    "--allow-raw-sign",
+                ])
                 .args(["--coordinator", &coordinator_key])
                 .env("RUST_LOG", "error")
                 .stdout(Stdio::piped())

@@ -68,4 +68,3 @@ impl Drop for Server {
         let _ = self.child.wait();
     }
 }
-

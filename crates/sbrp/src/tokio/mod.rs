@@ -17,6 +17,10 @@
 //!   ([`crate::pins::finish_with_pins`]) or an explicit key ([`Trust`]), and returns a
 //!   [`ClientSession`] with [`ClientSession::call`] (RPC with cid matching and a timeout),
 //!   [`ClientSession::notify`], [`ClientSession::next_event`] and [`ClientSession::close`].
+//! - [`issuer`] gets tokens from keyline's issuer (presence for daemons, sessions for
+//!   clients) over plain HTTP/1.1; [`builtins`] serves the `$sideband/` methods of spec
+//!   10.2 (info, rpc.list, echo, read-only fs.list/fs.read confined to one directory) and
+//!   application methods from one registry.
 //! - Messages larger than one Data frame (65 508 bytes) are chunked by `keyline.chunk/1`
 //!   both ways (requests and results up to 16 MiB by default).
 //! - SBRP Pings are answered with Pongs; the daemon sends its own every 45 s and treats 60 s
@@ -85,9 +89,11 @@
 //! - The pin prompt ([`keyline_core::Prompt`]) runs synchronously inside the handshake; an
 //!   interactive prompt counts against the handshake deadline only up to the pin check.
 
+pub mod builtins;
 mod channel;
 mod client;
 mod daemon;
+pub mod issuer;
 mod ws;
 
 use std::sync::Mutex;
