@@ -4,7 +4,7 @@
 //! `@signature-params` line is the `sfv` serialization of the parsed Inner List, in the order
 //! received, never a splice of the input text.
 
-use sfv::{BareItem, FieldType, InnerList, Item, ListEntry, Parameters};
+use sfv::{BareItem, FieldType, InnerList, Item, KeyRef, ListEntry, Parameters};
 
 use crate::component::{Component, MessageRef};
 use crate::error::{Error, Malformed, Result};
@@ -26,17 +26,16 @@ impl SignatureInput {
         Ok(input)
     }
 
-    fn from_inner_list(list: &InnerList) -> Result<Self> {
+    fn from_inner_list(list: InnerList) -> Result<Self> {
         if list.items.len() > MAX_COVERED_COMPONENTS {
             return Err(Malformed::Component("too many covered components".into()).into());
         }
         let components = list
             .items
-            .iter()
-            .cloned()
+            .into_iter()
             .map(Component::from_item)
             .collect::<Result<Vec<_>>>()?;
-        Self::new(components, list.params.clone())
+        Self::new(components, list.params)
     }
 
     fn check_components(&self) -> Result<()> {
@@ -93,9 +92,25 @@ impl SignatureInput {
     /// The `@signature-params` value: the canonical serialization of the Inner List with its
     /// parameters.
     pub fn serialize_params(&self) -> String {
-        vec![ListEntry::InnerList(self.inner_list())]
-            .serialize()
-            .unwrap_or_default()
+        let mut out = String::new();
+        self.write_params(&mut out);
+        out
+    }
+
+    /// Appends the `@signature-params` value to `out`: `sfv`'s serializer over the components'
+    /// items and the parameters, by reference — the same calls, in the same order, as
+    /// serializing a one-member List holding this Inner List.
+    fn write_params(&self, out: &mut String) {
+        let mut list = sfv::ListSerializer::with_buffer(out);
+        {
+            let mut inner = list.inner_list();
+            for component in &self.components {
+                let item = component.item();
+                inner.bare_item(&item.bare_item).parameters(&item.params);
+            }
+            let _ = inner.finish().parameters(&self.params);
+        }
+        let _ = list.finish();
     }
 
     /// `Signature-Input` field value with this input under `label`.
@@ -111,46 +126,93 @@ impl SignatureInput {
     /// The signature base of `message` for this input: one line per covered component, then
     /// the `@signature-params` line, joined by LF, no trailing LF.
     pub fn signature_base(&self, message: &MessageRef<'_>) -> Result<String> {
-        let mut base = String::new();
+        // Room for the profile's bases without growing: identifiers twice (their line and
+        // the params line), the request line values, the parameters.
+        let identifiers: usize = self.components.iter().map(|c| c.serialized().len()).sum();
+        let request_hint = match message {
+            MessageRef::Request(r) => r.method.len() + r.target_uri.len(),
+            MessageRef::Response {
+                request: Some(r), ..
+            } => r.method.len() + r.target_uri.len(),
+            MessageRef::Response { request: None, .. } => 0,
+        };
+        let mut base = String::with_capacity(2 * identifiers + request_hint + 384);
         for component in &self.components {
-            let value = component.value(message)?;
             base.push_str(component.serialized());
             base.push_str(": ");
-            base.push_str(&value);
+            component.write_value(message, &mut base)?;
             base.push('\n');
         }
         base.push_str("\"@signature-params\": ");
-        base.push_str(&self.serialize_params());
+        self.write_params(&mut base);
         Ok(base)
     }
 }
 
+/// The members of a `Signature-Input` value, in order, each validated as a signature input.
+fn signature_inputs(
+    value: &str,
+) -> Result<impl Iterator<Item = Result<(&KeyRef, SignatureInput)>>> {
+    let entries = crate::sf::parse_entries("signature-input", value)?;
+    Ok(entries.into_iter().map(|(label, entry)| match entry {
+        ListEntry::InnerList(list) => Ok((label, SignatureInput::from_inner_list(list)?)),
+        ListEntry::Item(_) => Err(Malformed::WrongType("a signature-input member").into()),
+    }))
+}
+
+/// The members of a `Signature` value, in order, each checked to be a Byte Sequence.
+fn signatures(value: &str) -> Result<impl Iterator<Item = Result<(&KeyRef, Vec<u8>)>>> {
+    let entries = crate::sf::parse_entries("signature", value)?;
+    Ok(entries.into_iter().map(|(label, entry)| match entry {
+        ListEntry::Item(Item {
+            bare_item: BareItem::ByteSequence(bytes),
+            ..
+        }) => Ok((label, bytes)),
+        _ => Err(Malformed::WrongType("a signature member").into()),
+    }))
+}
+
 /// Parses a `Signature-Input` value: every member, in order, as `(label, input)`.
 pub fn parse_signature_input(value: &str) -> Result<Vec<(String, SignatureInput)>> {
-    let dict = crate::sf::parse_dictionary("signature-input", value)?;
-    dict.iter()
-        .map(|(label, entry)| match entry {
-            ListEntry::InnerList(list) => Ok((
-                label.as_str().to_string(),
-                SignatureInput::from_inner_list(list)?,
-            )),
-            ListEntry::Item(_) => Err(Malformed::WrongType("a signature-input member").into()),
-        })
+    signature_inputs(value)?
+        .map(|member| member.map(|(label, input)| (label.as_str().to_string(), input)))
         .collect()
 }
 
 /// Parses a `Signature` value: every member, in order, as `(label, signature bytes)`.
 pub fn parse_signature(value: &str) -> Result<Vec<(String, Vec<u8>)>> {
-    let dict = crate::sf::parse_dictionary("signature", value)?;
-    dict.iter()
-        .map(|(label, entry)| match entry {
-            ListEntry::Item(Item {
-                bare_item: BareItem::ByteSequence(bytes),
-                ..
-            }) => Ok((label.as_str().to_string(), bytes.clone())),
-            _ => Err(Malformed::WrongType("a signature member").into()),
-        })
+    signatures(value)?
+        .map(|member| member.map(|(label, bytes)| (label.as_str().to_string(), bytes)))
         .collect()
+}
+
+/// As [`parse_signature_input`] (every member is parsed and validated, with the same errors in
+/// the same order), keeping only the first member labelled `label`.
+pub(crate) fn parse_signature_input_label(
+    value: &str,
+    label: &str,
+) -> Result<Option<SignatureInput>> {
+    let mut found = None;
+    for member in signature_inputs(value)? {
+        let (key, input) = member?;
+        if found.is_none() && key.as_str() == label {
+            found = Some(input);
+        }
+    }
+    Ok(found)
+}
+
+/// As [`parse_signature`] (every member is checked, with the same errors in the same order),
+/// keeping only the first member labelled `label`.
+pub(crate) fn parse_signature_label(value: &str, label: &str) -> Result<Option<Vec<u8>>> {
+    let mut found = None;
+    for member in signatures(value)? {
+        let (key, bytes) = member?;
+        if found.is_none() && key.as_str() == label {
+            found = Some(bytes);
+        }
+    }
+    Ok(found)
 }
 
 /// `Signature` field value with `signature` under `label`.
@@ -187,6 +249,34 @@ mod tests {
             input.signature_base(&MessageRef::Request(&req)).unwrap(),
             "\"@method\": GET\n\"@path\": /a\n\"@signature-params\": (\"@method\" \"@path\");created=1;keyid=\"k\""
         );
+    }
+
+    #[test]
+    fn params_line_is_the_list_serialization() {
+        for value in [
+            r#"sig1=("@method" "@path");created=1;keyid="k""#,
+            r#"s=("@query-param";name="a\"b" "example-dict";key="x" "h";bs "@status";req);p=?0;q;r=1.5;t=tok/en;b=:AAEC:;s="a\\b\"c";d=@5;e=%"%c3%a9";i=-7"#,
+            "s=()",
+            "s=();a;b=?1",
+        ] {
+            let (_, input) = parse_signature_input(value).unwrap().remove(0);
+            let expected = vec![ListEntry::InnerList(input.inner_list())]
+                .serialize()
+                .unwrap();
+            assert_eq!(input.serialize_params(), expected, "{value}");
+            let base = input
+                .signature_base(&MessageRef::Response {
+                    response: &crate::message::Response::new(200),
+                    request: None,
+                })
+                .map(|b| {
+                    b.rsplit_once("\"@signature-params\": ")
+                        .map(|(_, p)| p.to_string())
+                });
+            if let Ok(Some(line)) = base {
+                assert_eq!(line, expected, "{value}");
+            }
+        }
     }
 
     #[test]

@@ -7,7 +7,7 @@
 //! re-serialization and `tr` (trailers).
 
 use base64::Engine;
-use sfv::{BareItem, FieldType, Item};
+use sfv::{BareItem, Item};
 
 use crate::error::{Error, Malformed, Result};
 use crate::message::{Headers, Request, Response};
@@ -55,7 +55,11 @@ impl Component {
 
     /// Validates a parsed Inner List member as a component identifier.
     pub(crate) fn from_item(item: Item) -> Result<Self> {
-        let serialized = item.serialize();
+        // `Item::serialize`, into a buffer sized for a typical identifier.
+        let mut serialized = String::with_capacity(32);
+        let _ = sfv::ItemSerializer::with_buffer(&mut serialized)
+            .bare_item(&item.bare_item)
+            .parameters(&item.params);
         let bad = || Error::from(Malformed::Component(serialized.clone()));
         let name = item
             .bare_item
@@ -139,7 +143,16 @@ impl Component {
 
     /// The component's value in `message` (RFC 9421 §2.1–2.4). `;req` takes it from the
     /// request related to a response.
+    #[cfg(test)]
     pub(crate) fn value(&self, message: &MessageRef<'_>) -> Result<String> {
+        let mut value = String::new();
+        self.write_value(message, &mut value)?;
+        Ok(value)
+    }
+
+    /// Appends the component's value in `message` to `out` (RFC 9421 §2.1–2.4; `;req` takes
+    /// it from the request related to a response). On an error, `out` holds a partial value.
+    pub(crate) fn write_value(&self, message: &MessageRef<'_>, out: &mut String) -> Result<()> {
         let missing = || Error::from(Malformed::MissingComponent(self.serialized.clone()));
         let target = match (message, self.is_req()) {
             (MessageRef::Request(r), false) => Target::Request(r),
@@ -151,25 +164,31 @@ impl Component {
                 Target::Request(request.ok_or_else(missing)?)
             }
         };
-        let value = if self.name.starts_with('@') {
-            self.derived_value(target)?
+        let start = out.len();
+        if self.name.starts_with('@') {
+            self.derived_value(target, out)?;
         } else {
             let headers = match target {
                 Target::Request(r) => &r.headers,
                 Target::Response(r) => &r.headers,
             };
-            self.field_value(headers)?
-        };
-        if value.bytes().any(|b| b == b'\r' || b == b'\n' || b == 0) {
+            self.field_value(headers, out)?;
+        }
+        if out.as_bytes()[start..]
+            .iter()
+            .any(|&b| b == b'\r' || b == b'\n' || b == 0)
+        {
             return Err(Malformed::FieldValue("a covered component").into());
         }
-        Ok(value)
+        Ok(())
     }
 
-    fn derived_value(&self, target: Target<'_>) -> Result<String> {
+    fn derived_value(&self, target: Target<'_>, out: &mut String) -> Result<()> {
         let request = match target {
             Target::Response(response) if self.name == "@status" => {
-                return Ok(format!("{:03}", response.status));
+                use std::fmt::Write as _;
+                let _ = write!(out, "{:03}", response.status);
+                return Ok(());
             }
             Target::Response(_) => {
                 return Err(Malformed::Component(self.serialized.clone()).into());
@@ -180,16 +199,17 @@ impl Component {
             Target::Request(request) => request,
         };
         if self.name == "@method" {
-            return Ok(request.method.clone());
+            out.push_str(&request.method);
+            return Ok(());
         }
         let uri = TargetUri::parse(&request.target_uri)?;
-        Ok(match self.name.as_str() {
-            "@target-uri" => uri.without_fragment.to_string(),
-            "@authority" => uri.authority_normalized(),
-            "@scheme" => uri.scheme_lower(),
-            "@request-target" => uri.request_target(),
-            "@path" => uri.path_or_root().to_string(),
-            "@query" => uri.query_with_mark(),
+        match self.name.as_str() {
+            "@target-uri" => out.push_str(uri.without_fragment),
+            "@authority" => out.push_str(&uri.authority_normalized()),
+            "@scheme" => out.push_str(&uri.scheme_lower()),
+            "@request-target" => out.push_str(&uri.request_target()),
+            "@path" => out.push_str(uri.path_or_root()),
+            "@query" => out.push_str(&uri.query_with_mark()),
             "@query-param" => {
                 let wanted = self.string_param("name").unwrap_or_default();
                 let mut found = None;
@@ -202,30 +222,47 @@ impl Component {
                         found = Some(percent_encode(&value));
                     }
                 }
-                found.ok_or_else(|| Malformed::MissingComponent(self.serialized.clone()))?
+                let value =
+                    found.ok_or_else(|| Malformed::MissingComponent(self.serialized.clone()))?;
+                out.push_str(&value);
             }
             _ => return Err(Error::Unsupported("unknown derived component")),
-        })
+        }
+        Ok(())
     }
 
-    fn field_value(&self, headers: &Headers) -> Result<String> {
+    fn field_value(&self, headers: &Headers, out: &mut String) -> Result<()> {
         let missing = || Error::from(Malformed::MissingComponent(self.serialized.clone()));
         if self.item.params.contains_key("bs") {
             let mut lines = headers.get_all(&self.name).peekable();
             lines.peek().ok_or_else(missing)?;
             let engine = base64::engine::general_purpose::STANDARD;
-            return Ok(lines
-                .map(|v| format!(":{}:", engine.encode(v.trim_matches([' ', '\t']))))
-                .collect::<Vec<_>>()
-                .join(", "));
+            out.push_str(
+                &lines
+                    .map(|v| format!(":{}:", engine.encode(v.trim_matches([' ', '\t']))))
+                    .collect::<Vec<_>>()
+                    .join(", "),
+            );
+            return Ok(());
         }
-        let value = headers.combined(&self.name).ok_or_else(missing)?;
         match self.string_param("key") {
-            None => Ok(value),
+            None => {
+                // `Headers::combined`, written in place.
+                let mut lines = headers.get_all(&self.name);
+                let first = lines.next().ok_or_else(missing)?;
+                out.push_str(first.trim_matches([' ', '\t']));
+                for line in lines {
+                    out.push_str(", ");
+                    out.push_str(line.trim_matches([' ', '\t']));
+                }
+                Ok(())
+            }
             Some(key) => {
+                let value = headers.combined(&self.name).ok_or_else(missing)?;
                 let dict = crate::sf::parse_dictionary("a dictionary field", &value)?;
                 let member = dict.get(key).ok_or_else(missing)?;
-                crate::sf::serialize_entry(member).ok_or_else(missing)
+                out.push_str(&crate::sf::serialize_entry(member).ok_or_else(missing)?);
+                Ok(())
             }
         }
     }

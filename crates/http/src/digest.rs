@@ -30,10 +30,10 @@ impl ContentDigest {
     /// with a `sha-256` Byte Sequence of 32 bytes, optionally `sha-512` of 64 bytes, and no
     /// other member.
     pub fn parse(value: &str) -> Result<Self> {
-        let dict = crate::sf::parse_dictionary("content-digest", value)?;
+        let entries = crate::sf::parse_entries("content-digest", value)?;
         let mut sha256 = None;
         let mut sha512 = None;
-        for (key, entry) in &dict {
+        for (key, entry) in &entries {
             let bytes = match entry {
                 ListEntry::Item(item) => match &item.bare_item {
                     BareItem::ByteSequence(b) => b.as_slice(),

@@ -85,9 +85,13 @@ impl PublicKey {
             if b64.len() != 43 {
                 return Err(Malformed::KeyId);
             }
-            // The URL-safe no-pad engine rejects padding and non-zero trailing bits.
-            let bytes = URL_SAFE_NO_PAD.decode(b64).map_err(|_| Malformed::KeyId)?;
-            let key: [u8; 32] = bytes.try_into().map_err(|_| Malformed::KeyId)?;
+            // The URL-safe no-pad engine rejects padding and non-zero trailing bits. 43
+            // characters decode to at most 33 bytes: the buffer is never too small.
+            let mut buf = [0u8; 48];
+            let len = URL_SAFE_NO_PAD
+                .decode_slice(b64, &mut buf)
+                .map_err(|_| Malformed::KeyId)?;
+            let key: [u8; 32] = buf[..len].try_into().map_err(|_| Malformed::KeyId)?;
             Ok(PublicKey::Ed25519(key))
         } else if let Some(hex_key) = keyid.strip_prefix("bip340:") {
             if hex_key.len() != 64

@@ -4,6 +4,8 @@
 //! body bytes (after removing any transfer coding). A [`Response`] is a status, field lines and
 //! body. Adapters for HTTP frameworks convert to and from these.
 
+use std::borrow::Cow;
+
 /// Ordered header field lines, as `(name, value)` pairs. Names compare case-insensitively;
 /// repeated names are kept as separate lines, in order.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -49,14 +51,29 @@ impl Headers {
     /// The field value as RFC 9421 §2.1 defines it: each line's value with leading and
     /// trailing whitespace removed, joined by `", "`. `None` when the field is absent.
     pub fn combined(&self, name: &str) -> Option<String> {
-        let mut values = self.get_all(name).peekable();
-        values.peek()?;
-        Some(
-            values
-                .map(|v| v.trim_matches([' ', '\t']))
-                .collect::<Vec<_>>()
-                .join(", "),
-        )
+        self.combined_ref(name).map(Cow::into_owned)
+    }
+
+    /// As [`combined`](Self::combined), borrowing the value when the field has one line.
+    pub fn combined_ref(&self, name: &str) -> Option<Cow<'_, str>> {
+        let mut values = self
+            .lines
+            .iter()
+            .filter(|(n, _)| n.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str());
+        let first = trim_ows(values.next()?);
+        let Some(second) = values.next() else {
+            return Some(Cow::Borrowed(first));
+        };
+        let mut joined = String::with_capacity(self.combined_len(name));
+        joined.push_str(first);
+        joined.push_str(", ");
+        joined.push_str(trim_ows(second));
+        for v in values {
+            joined.push_str(", ");
+            joined.push_str(trim_ows(v));
+        }
+        Some(Cow::Owned(joined))
     }
 
     /// Total bytes of every value of `name` (what [`combined`](Self::combined) would return,
@@ -75,6 +92,11 @@ impl Headers {
     pub fn iter(&self) -> impl Iterator<Item = (&str, &str)> {
         self.lines.iter().map(|(n, v)| (n.as_str(), v.as_str()))
     }
+}
+
+/// A field line value without leading and trailing spaces and tabs (RFC 9421 §2.1).
+fn trim_ows(value: &str) -> &str {
+    value.trim_matches([' ', '\t'])
 }
 
 impl<N: Into<String>, V: Into<String>> FromIterator<(N, V)> for Headers {

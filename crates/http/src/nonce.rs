@@ -40,6 +40,24 @@ pub fn decode_nonce(nonce: &str) -> Result<Vec<u8>, Malformed> {
     Ok(bytes)
 }
 
+/// [`decode_nonce`] without keeping the bytes (same checks, same error, no allocation).
+pub(crate) fn check_nonce(nonce: &str) -> Result<(), Malformed> {
+    let max_chars = (MAX_NONCE_BYTES * 4).div_ceil(3);
+    if nonce.len() > max_chars {
+        return Err(Malformed::Nonce);
+    }
+    // At most 43 characters decode to at most 33 bytes (32 for canonical input): the buffer
+    // is never too small, so this decodes exactly as `decode` does.
+    let mut buf = [0u8; 48];
+    let len = URL_SAFE_NO_PAD
+        .decode_slice(nonce, &mut buf)
+        .map_err(|_| Malformed::Nonce)?;
+    if !(MIN_NONCE_BYTES..=MAX_NONCE_BYTES).contains(&len) {
+        return Err(Malformed::Nonce);
+    }
+    Ok(())
+}
+
 /// Whether `nonce` is a NIP-98 event id (64 lowercase hex characters), which a response
 /// signature echoes as its `nonce` for NIP-98 requests (B.10).
 pub fn is_event_id(nonce: &str) -> bool {

@@ -83,7 +83,7 @@ impl Shape {
 
     /// Which shape `input` has, if any.
     pub fn of(input: &SignatureInput) -> Option<Self> {
-        let ids: Vec<&str> = input.components().iter().map(|c| c.serialized()).collect();
+        let components = input.components();
         [
             Shape::Request,
             Shape::RequestWithBody,
@@ -92,7 +92,14 @@ impl Shape {
             Shape::ResponseWithBody,
         ]
         .into_iter()
-        .find(|s| s.identifiers() == ids.as_slice())
+        .find(|s| {
+            let ids = s.identifiers();
+            ids.len() == components.len()
+                && ids
+                    .iter()
+                    .zip(components)
+                    .all(|(id, c)| *id == c.serialized())
+        })
     }
 }
 
@@ -158,7 +165,7 @@ impl ProfileParams {
             return Err(Malformed::AlgorithmKeyMismatch.into());
         }
         if !(response && crate::nonce::is_event_id(nonce)) {
-            crate::nonce::decode_nonce(nonce)?;
+            crate::nonce::check_nonce(nonce)?;
         }
         if expires <= created || expires - created > MAX_SIGNATURE_LIFETIME {
             return Err(Malformed::Window.into());

@@ -9,7 +9,9 @@
 //!
 //! Time is an argument (`now`, Unix seconds): nothing here reads a clock.
 
-use crate::base::{SignatureInput, parse_signature, parse_signature_input, signature_field};
+use crate::base::{
+    SignatureInput, parse_signature_input_label, parse_signature_label, signature_field,
+};
 use crate::component::MessageRef;
 use crate::digest::{ContentDigest, content_digest};
 use crate::error::{AuthFailure, Error, InvalidInput, Malformed, Result};
@@ -317,21 +319,16 @@ pub(crate) fn parse_sig1(headers: &crate::message::Headers, response: bool) -> R
         }
     }
     let input_value = headers
-        .combined("signature-input")
+        .combined_ref("signature-input")
         .ok_or(Malformed::MissingField("signature-input"))?;
     let sig_value = headers
-        .combined("signature")
+        .combined_ref("signature")
         .ok_or(Malformed::MissingField("signature"))?;
-    let input = parse_signature_input(&input_value)?
-        .into_iter()
-        .find(|(label, _)| label == LABEL)
-        .map(|(_, input)| input)
-        .ok_or(Malformed::MissingLabel("signature-input"))?;
-    let signature = parse_signature(&sig_value)?
-        .into_iter()
-        .find(|(label, _)| label == LABEL)
-        .map(|(_, sig)| sig)
-        .ok_or(Malformed::MissingLabel("signature"))?;
+    // Every member of both fields is parsed and validated before the labels are looked up.
+    let input = parse_signature_input_label(&input_value, LABEL)?;
+    let signature = parse_signature_label(&sig_value, LABEL)?;
+    let input = input.ok_or(Malformed::MissingLabel("signature-input"))?;
+    let signature = signature.ok_or(Malformed::MissingLabel("signature"))?;
     let signature: [u8; 64] = signature
         .as_slice()
         .try_into()
@@ -377,7 +374,7 @@ fn verify_v1(
         }
         let value = request
             .headers
-            .combined("content-digest")
+            .combined_ref("content-digest")
             .ok_or(Malformed::MissingContentDigest)?;
         Some(ContentDigest::parse(&value)?)
     } else {

@@ -30,9 +30,13 @@ impl<'a> TargetUri<'a> {
             return Err(Malformed::TargetUri("control character or space"));
         }
         let without_fragment = uri.split_once('#').map_or(uri, |(u, _)| u);
-        let (scheme, rest) = without_fragment
-            .split_once("://")
+        // `split_once("://")` without a substring searcher: the first occurrence.
+        let sep = without_fragment
+            .as_bytes()
+            .windows(3)
+            .position(|w| w == b"://")
             .ok_or(Malformed::TargetUri("not absolute"))?;
+        let (scheme, rest) = (&without_fragment[..sep], &without_fragment[sep + 3..]);
         if !(scheme.eq_ignore_ascii_case("http") || scheme.eq_ignore_ascii_case("https")) {
             return Err(Malformed::TargetUri("scheme is not http or https"));
         }
