@@ -932,3 +932,50 @@ async fn stalled_socket_is_closed_by_the_write_timeout() {
     drop(stalled);
     server.stop().await;
 }
+
+/// Pages of any origin may fetch session tokens (no credentials): preflight and the answer
+/// carry the CORS headers; presence endpoints (daemons, not browsers) do not.
+#[tokio::test]
+async fn session_endpoints_allow_cross_origin_pages() {
+    let server = Server::start(RelayConfig::default()).await;
+    let http = reqwest::Client::new();
+    let preflight = http
+        .request(reqwest::Method::OPTIONS, server.http("/v1/sessions"))
+        .header("origin", "http://page.example")
+        .header("access-control-request-method", "POST")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(preflight.status().as_u16(), 204);
+    let h = preflight.headers();
+    assert_eq!(h["access-control-allow-origin"], "*");
+    assert_eq!(h["access-control-allow-methods"], "POST");
+    assert!(
+        h["access-control-allow-headers"]
+            .to_str()
+            .unwrap()
+            .contains("content-type")
+    );
+    let answer = http
+        .post(server.http("/v1/sessions"))
+        .header("origin", "http://page.example")
+        .json(&json!({"daemon_id": "nobody"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(answer.status().as_u16(), 404);
+    assert_eq!(answer.headers()["access-control-allow-origin"], "*");
+    let presence = http
+        .post(server.http("/v1/presence/challenge"))
+        .json(&json!({"daemon_id": "x", "identity_key": "AAAA"}))
+        .send()
+        .await
+        .unwrap();
+    assert!(
+        presence
+            .headers()
+            .get("access-control-allow-origin")
+            .is_none()
+    );
+    server.stop().await;
+}

@@ -362,8 +362,18 @@ impl Relay {
             router = router
                 .route("/v1/presence/challenge", post(presence_challenge))
                 .route("/v1/presence", post(presence))
-                .route("/v1/sessions/challenge", post(session_challenge))
-                .route("/v1/sessions", post(sessions));
+                .merge(
+                    // Browsers fetch session tokens from pages of any origin (no cookies or
+                    // credentials are involved: a session token only lets its holder
+                    // handshake with the daemon, whose key the client pins).
+                    Router::new()
+                        .route(
+                            "/v1/sessions/challenge",
+                            post(session_challenge).options(cors_preflight),
+                        )
+                        .route("/v1/sessions", post(sessions).options(cors_preflight))
+                        .layer(axum::middleware::map_response(allow_any_origin)),
+                );
         }
         router
             .layer(DefaultBodyLimit::max(self.shared.limits.max_request_body))
@@ -424,4 +434,27 @@ pub async fn serve(
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<()> {
     Relay::new(config)?.serve(listener, shutdown).await
+}
+
+/// CORS preflight of the session endpoints: POST with a JSON body, no credentials.
+async fn cors_preflight() -> Response {
+    (
+        StatusCode::NO_CONTENT,
+        [
+            (header::ACCESS_CONTROL_ALLOW_METHODS, "POST"),
+            (header::ACCESS_CONTROL_ALLOW_HEADERS, "content-type"),
+            (header::ACCESS_CONTROL_MAX_AGE, "600"),
+        ],
+    )
+        .into_response()
+}
+
+/// `Access-Control-Allow-Origin: *` on the session endpoints' responses (never with
+/// credentials).
+async fn allow_any_origin(mut response: Response) -> Response {
+    response.headers_mut().insert(
+        header::ACCESS_CONTROL_ALLOW_ORIGIN,
+        header::HeaderValue::from_static("*"),
+    );
+    response
 }
