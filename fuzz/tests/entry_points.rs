@@ -64,7 +64,7 @@ proptest! {
     }
 
     #[test]
-    fn signer_decoders_random(selector in 0u8..7, bytes in prop::collection::vec(any::<u8>(), 0..400)) {
+    fn signer_decoders_random(selector in 0u8..9, bytes in prop::collection::vec(any::<u8>(), 0..400)) {
         let mut input = vec![selector];
         input.extend_from_slice(&bytes);
         signer_decoders(&input);

@@ -103,6 +103,19 @@ impl fmt::Debug for EcdhPartial {
 pub struct SharedX(Zeroizing<[u8; 32]>);
 
 impl SharedX {
+    /// Ordinary single-key ECDH (spec §4): x(a·lift_x(peer)) for a local secret key `secret`
+    /// (the bunker's transport key). [`Error::InvalidSecretKey`] unless `secret` is in
+    /// [1, n−1]; [`Error::InvalidPeerKey`] unless `peer` is the x coordinate of a curve point.
+    pub fn from_secret(secret: &[u8; 32], peer: &[u8; 32]) -> Result<Self> {
+        let secret =
+            k256::SecretKey::from_bytes(&(*secret).into()).map_err(|_| Error::InvalidSecretKey)?;
+        let b = peer_point(peer)?;
+        let shared = k256::ecdh::diffie_hellman(secret.to_nonzero_scalar(), b.to_affine());
+        let mut x = Zeroizing::new([0u8; 32]);
+        x.copy_from_slice(shared.raw_secret_bytes().as_slice());
+        Ok(Self(x))
+    }
+
     /// The 32 bytes (the NIP-04 AES key).
     pub fn as_bytes(&self) -> &[u8; 32] {
         &self.0

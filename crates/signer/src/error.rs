@@ -307,6 +307,86 @@ pub enum Error {
         code: u16,
     },
 
+    // ----- Nostr encryption and NIP-46 (spec §3–§5; `nip44`, `nip04`, `nip46`) --------------
+    /// A NIP-44 payload of another version than 2: `version` is the version byte, `None` for an
+    /// empty payload or one starting with `#` (reserved for non-base64 encodings). Reply to a
+    /// client with the generic `decryption failed`.
+    #[error("unsupported NIP-44 version{}", match version {
+        Some(v) => format!(" {v}"),
+        None => String::new(),
+    })]
+    Nip44UnsupportedVersion {
+        /// The version byte, when there is one.
+        version: Option<u8>,
+    },
+
+    /// A NIP-44 payload that is not well formed: size, base64, padding or UTF-8.
+    #[error("invalid NIP-44 payload: {reason}")]
+    Nip44InvalidPayload {
+        /// What is wrong.
+        reason: &'static str,
+    },
+
+    /// A NIP-44 payload whose MAC does not verify under the conversation key (wrong key or
+    /// tampered payload). Nothing was decrypted.
+    #[error("NIP-44 decryption failed: the MAC does not verify")]
+    Nip44InvalidMac,
+
+    /// A NIP-44 plaintext of a length that cannot be encrypted: 0, or above 2³² − 1 bytes.
+    #[error("NIP-44 plaintext of {len} bytes; 1 to 4294967295 bytes can be encrypted")]
+    Nip44PlaintextLength {
+        /// The plaintext length.
+        len: usize,
+    },
+
+    /// A NIP-04 ciphertext did not decrypt: format, base64, IV, length, padding or UTF-8. One
+    /// variant for every cause, so a padding failure is indistinguishable (spec §5).
+    #[error("NIP-04 decryption failed")]
+    Nip04DecryptionFailed,
+
+    /// A NIP-46 request that is not `{"id": string, "method": string, "params": [string…]}`
+    /// within the limits. When `id` is `Some`, reply `invalid request` to it; when `None`, drop
+    /// the request (spec §3.1 rule 6).
+    #[error("invalid NIP-46 request: {reason}")]
+    Nip46InvalidRequest {
+        /// The request id, when one was usable.
+        id: Option<String>,
+        /// What is wrong.
+        reason: &'static str,
+    },
+
+    /// A NIP-46 response that is not `{"id": string, "result": string, "error"?: string}`.
+    #[error("invalid NIP-46 response: {reason}")]
+    Nip46InvalidResponse {
+        /// What is wrong.
+        reason: &'static str,
+    },
+
+    /// A NIP-46 request's `params` do not fit its method (count, format). Reply `invalid
+    /// params`.
+    #[error("invalid NIP-46 params: {reason}")]
+    Nip46InvalidParams {
+        /// What is wrong.
+        reason: &'static str,
+    },
+
+    /// A `sign_event` event that is not acceptable (spec §12.5). Reply `invalid event:
+    /// <reason>`.
+    #[error("invalid event: {reason}")]
+    Nip46InvalidEvent {
+        /// What is wrong (no secrets; may quote limits).
+        reason: String,
+    },
+
+    /// A `bunker://` or `nostrconnect://` URI that does not parse or breaks a limit.
+    #[error("invalid {scheme} URI: {reason}")]
+    Nip46InvalidUri {
+        /// `bunker` or `nostrconnect`.
+        scheme: &'static str,
+        /// What is wrong.
+        reason: &'static str,
+    },
+
     // ----- internal -----------------------------------------------------------------------
     /// The FROST crate refused the operation for a reason this crate does not classify.
     #[error("FROST error: {reason}")]
@@ -526,6 +606,16 @@ impl Error {
             | Self::KekExists { .. }
             | Self::KekUnsafe { .. }
             | Self::Pkcs11 { .. } => ErrorKind::Storage,
+            Self::Nip44UnsupportedVersion { .. }
+            | Self::Nip44InvalidPayload { .. }
+            | Self::Nip44InvalidMac
+            | Self::Nip44PlaintextLength { .. }
+            | Self::Nip04DecryptionFailed
+            | Self::Nip46InvalidRequest { .. }
+            | Self::Nip46InvalidResponse { .. }
+            | Self::Nip46InvalidParams { .. }
+            | Self::Nip46InvalidEvent { .. }
+            | Self::Nip46InvalidUri { .. } => ErrorKind::InvalidInput,
         }
     }
 
@@ -592,6 +682,16 @@ impl Error {
             Self::KekExists { .. } => "kek_exists",
             Self::KekUnsafe { .. } => "kek_unsafe",
             Self::Pkcs11 { .. } => "pkcs11",
+            Self::Nip44UnsupportedVersion { .. } => "nip44_unsupported_version",
+            Self::Nip44InvalidPayload { .. } => "nip44_invalid_payload",
+            Self::Nip44InvalidMac => "nip44_invalid_mac",
+            Self::Nip44PlaintextLength { .. } => "nip44_plaintext_length",
+            Self::Nip04DecryptionFailed => "nip04_decryption_failed",
+            Self::Nip46InvalidRequest { .. } => "nip46_invalid_request",
+            Self::Nip46InvalidResponse { .. } => "nip46_invalid_response",
+            Self::Nip46InvalidParams { .. } => "nip46_invalid_params",
+            Self::Nip46InvalidEvent { .. } => "nip46_invalid_event",
+            Self::Nip46InvalidUri { .. } => "nip46_invalid_uri",
         }
     }
 

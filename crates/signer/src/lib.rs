@@ -35,6 +35,9 @@
 //! | [`store`] | nodes, coordinator | sqlx (SQLite) state: keys, nodes, ceremonies, audit, sealed shares; [`store::ShareVault`] |
 //! | [`envelope`] | nodes | AES-256-GCM share envelopes under a file or PKCS#11 key-encryption key |
 //! | [`session`] | nodes, coordinator | sans-IO signing: [`session::SignSession`] with failover, [`session::NodeSigner`] |
+//! | [`nip44`] | coordinator | NIP-44 v2 (extended lengths): conversation and message keys, padding, encrypt/decrypt |
+//! | [`nip04`] | coordinator | legacy NIP-04: AES-256-CBC under the shared x, `?iv=` format, strict decoding |
+//! | [`nip46`] | coordinator | NIP-46 codec: requests/responses, transport content, `bunker://`/`nostrconnect://` URIs, `sign_event` |
 //!
 //! ```
 //! use keyline_signer::{local, OsRng};
@@ -95,8 +98,8 @@
 
 pub mod bip340;
 pub mod ceremony;
-pub mod descriptor;
 mod codec;
+pub mod descriptor;
 pub mod dkg;
 
 pub mod ecdh;
@@ -107,9 +110,12 @@ pub mod import;
 pub mod keys;
 pub mod limits;
 pub mod local;
-pub mod node_ceremony;
 pub mod net;
+pub mod nip04;
+pub mod nip44;
+pub mod nip46;
 pub mod node;
+pub mod node_ceremony;
 mod point;
 pub mod recover;
 pub mod refresh;

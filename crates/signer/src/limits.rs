@@ -184,3 +184,65 @@ pub const STORE_MAX_CONNECTIONS: u32 = 4;
 /// Longest PKCS#11 user PIN read from an environment variable or a PIN file: 256 bytes.
 /// Tokens accept far shorter PINs; the bound only keeps a wrong file from being read whole.
 pub const MAX_PIN_LEN: usize = 256;
+
+// ----- Nostr encryption and NIP-46 messages (spec §3–§5; `nip44`, `nip04`, `nip46`) ---------
+
+/// Longest `content` of a kind 24133 request event: 256 KiB of base64 (spec §3.1 rule 1).
+/// Checked before any decryption; a longer request is dropped unread.
+pub const MAX_REQUEST_CONTENT: usize = 256 * 1024;
+
+/// Longest NIP-44 payload [`crate::nip44::decrypt`] accepts: 1 MiB of base64 (spec §4), checked
+/// before base64 decoding. NIP-44 itself allows up to 2³² − 1 plaintext bytes since the 2026
+/// amendment; [`crate::nip44::decrypt_with_limit`] takes another bound where one is needed.
+pub const MAX_NIP44_PAYLOAD: usize = 1024 * 1024;
+
+/// Longest NIP-04 content [`crate::nip04::decrypt`] accepts: 1 MiB of text, checked before
+/// base64 decoding.
+pub const MAX_NIP04_PAYLOAD: usize = 1024 * 1024;
+
+/// Longest plaintext [`crate::nip04::encrypt`] takes: 512 KiB, so its output (base64 of the
+/// padded ciphertext plus the IV) stays below [`MAX_NIP04_PAYLOAD`].
+pub const MAX_NIP04_PLAINTEXT: usize = 512 * 1024;
+
+/// Longest decrypted NIP-46 message (request or response JSON): 256 KiB. A request that fits
+/// in [`MAX_REQUEST_CONTENT`] of base64 is smaller; responses carry at most a signed event of
+/// [`MAX_UNSIGNED_EVENT`] plus its id, key and signature, or a NIP-44 payload.
+pub const MAX_NIP46_MESSAGE: usize = 256 * 1024 + 1024;
+
+/// Longest NIP-46 request `id`: 64 characters (spec §3.1 rule 6).
+pub const MAX_NIP46_ID_LEN: usize = 64;
+
+/// Longest NIP-46 `method` name kept: 64 bytes. Real method names are under 16; a longer one
+/// is refused as an invalid request rather than echoed back.
+pub const MAX_NIP46_METHOD_LEN: usize = 64;
+
+/// Most `params` of one NIP-46 request: 16. The widest standard method (`connect`) has four.
+pub const MAX_NIP46_PARAMS: usize = 16;
+
+/// Longest `bunker://` or `nostrconnect://` URI parsed: 8 KiB.
+pub const MAX_URI_LEN: usize = 8 * 1024;
+
+/// Most relays of one URI or connection: 8 (spec §3.6).
+pub const MAX_URI_RELAYS: usize = 8;
+
+/// Longest relay URL (after percent-decoding): 512 bytes.
+pub const MAX_RELAY_URL_LEN: usize = 512;
+
+/// Longest connect secret: 128 bytes. keyline mints 32 hex characters.
+pub const MAX_CONNECT_SECRET_LEN: usize = 128;
+
+/// Longest permission list (`perms` of a URI, `connect` param 2): 1024 bytes, at most
+/// [`MAX_PERMS`] entries.
+pub const MAX_PERMS_LEN: usize = 1024;
+
+/// Most entries of a permission list: 64.
+pub const MAX_PERMS: usize = 64;
+
+/// Longest client name (URI `name`, `connect` metadata): 64 characters (spec §3.3).
+pub const MAX_CLIENT_NAME: usize = 64;
+
+/// Longest client `url` or `image` (URI, `connect` metadata): 512 bytes (spec §3.3).
+pub const MAX_CLIENT_URL: usize = 512;
+
+/// Longest `connect` client-metadata JSON or legacy `metadata=` URI parameter: 4 KiB.
+pub const MAX_CLIENT_METADATA: usize = 4 * 1024;

@@ -118,7 +118,10 @@ impl NodeCore {
         self.keys.get_mut(key_id).map(|(signer, _)| signer)
     }
 
-    fn signer_for_session(&mut self, session_id: &crate::ecdh::SessionId) -> Option<&mut NodeSigner> {
+    fn signer_for_session(
+        &mut self,
+        session_id: &crate::ecdh::SessionId,
+    ) -> Option<&mut NodeSigner> {
         self.keys
             .values_mut()
             .map(|(signer, _)| signer)
@@ -162,12 +165,10 @@ impl NodeCore {
                 }
                 signer.handle(body, now, rng)
             }
-            Body::SignShareReq { session_id, .. } => {
-                match self.signer_for_session(session_id) {
-                    Some(signer) => signer.handle(body, now, rng),
-                    None => Some(refuse(ErrorCode::UNKNOWN_SESSION, "no live session")),
-                }
-            }
+            Body::SignShareReq { session_id, .. } => match self.signer_for_session(session_id) {
+                Some(signer) => signer.handle(body, now, rng),
+                None => Some(refuse(ErrorCode::UNKNOWN_SESSION, "no live session")),
+            },
             Body::SignAbort { session_id } => {
                 if let Some(signer) = self.signer_for_session(session_id) {
                     signer.handle(body, now, rng);
@@ -210,14 +211,18 @@ fn check_sign(
 
 fn check_ecdh(policy: &NodePolicy, context: &RequestContext) -> Result<(), &'static str> {
     match context.method {
-        Method::Nip44Encrypt | Method::Nip44Decrypt | Method::Nip04Encrypt | Method::Nip04Decrypt
+        Method::Nip44Encrypt
+        | Method::Nip44Decrypt
+        | Method::Nip04Encrypt
+        | Method::Nip04Decrypt
             if policy.allow_ecdh =>
         {
             Ok(())
         }
-        Method::Nip44Encrypt | Method::Nip44Decrypt | Method::Nip04Encrypt | Method::Nip04Decrypt => {
-            Err("ECDH is off on this node")
-        }
+        Method::Nip44Encrypt
+        | Method::Nip44Decrypt
+        | Method::Nip04Encrypt
+        | Method::Nip04Decrypt => Err("ECDH is off on this node"),
         _ => Err("this method does not use ECDH"),
     }
 }

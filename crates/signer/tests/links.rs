@@ -53,7 +53,10 @@ fn node(share: NodeShare, policy: NodePolicy, coordinators: Vec<[u8; 32]>) -> No
     let mut core = NodeCore::new(policy);
     core.add_key(KEY_ID, share, 1);
     let core = Arc::new(Mutex::new(core));
-    let server = NodeServer::new(NodeServerConfig::new(keypair, coordinators), Arc::clone(&core));
+    let server = NodeServer::new(
+        NodeServerConfig::new(keypair, coordinators),
+        Arc::clone(&core),
+    );
     Node { key, server, core }
 }
 
@@ -143,7 +146,11 @@ async fn two_of_three_signs_over_in_memory_links() {
     let s = setup(2, 3, false, raw_policy(), &[]).await;
     for i in 0..5u8 {
         let message = [i; 32];
-        let sig = s.coordinator.sign(&s.key, raw_request(message)).await.unwrap();
+        let sig = s
+            .coordinator
+            .sign(&s.key, raw_request(message))
+            .await
+            .unwrap();
         bip340::verify(&s.public.npub(), &message, &sig).unwrap();
     }
     // Nonces are gone on every node once the signatures are made (spares were aborted).
@@ -157,7 +164,11 @@ async fn two_of_three_signs_over_in_memory_links() {
 async fn three_of_five_signs_over_tcp() {
     let s = setup(3, 5, true, raw_policy(), &[]).await;
     let message = [0xa5; 32];
-    let sig = s.coordinator.sign(&s.key, raw_request(message)).await.unwrap();
+    let sig = s
+        .coordinator
+        .sign(&s.key, raw_request(message))
+        .await
+        .unwrap();
     bip340::verify(&s.public.npub(), &message, &sig).unwrap();
     // An independent verifier agrees.
     let secp = secp256k1::Secp256k1::verification_only();
@@ -170,7 +181,11 @@ async fn three_of_five_signs_over_tcp() {
 #[tokio::test]
 async fn one_node_down_still_signs_two_down_fails_fast_naming_them() {
     let s = setup(2, 3, true, raw_policy(), &[3]).await;
-    let sig = s.coordinator.sign(&s.key, raw_request([9; 32])).await.unwrap();
+    let sig = s
+        .coordinator
+        .sign(&s.key, raw_request([9; 32]))
+        .await
+        .unwrap();
     bip340::verify(&s.public.npub(), &[9; 32], &sig).unwrap();
 
     // Stop node 2 as well: only one share holder answers.
@@ -190,9 +205,7 @@ async fn one_node_down_still_signs_two_down_fails_fast_naming_them() {
     }
     let err = err.expect("signing kept succeeding with one node");
     match &err {
-        Error::Unavailable {
-            answered, need, ..
-        } => {
+        Error::Unavailable { answered, need, .. } => {
             assert_eq!(*need, 2);
             assert!(*answered < 2);
         }
@@ -200,7 +213,10 @@ async fn one_node_down_still_signs_two_down_fails_fast_naming_them() {
     }
     let text = err.to_string();
     assert!(text.contains("node 3"), "{text}");
-    assert!(started.elapsed() < Duration::from_secs(8), "failed at the deadline, not before");
+    assert!(
+        started.elapsed() < Duration::from_secs(8),
+        "failed at the deadline, not before"
+    );
 }
 
 #[tokio::test]
@@ -215,7 +231,8 @@ async fn nodes_check_the_event_id_and_their_policy() {
     assert!(err.to_string().contains("policy"), "{err}");
 
     // sign_event: the message must be the NIP-01 id of the event with pubkey = npub.
-    let unsigned = r#"{"kind":1,"content":"hello","tags":[["t","keyline"]],"created_at":1700000000}"#;
+    let unsigned =
+        r#"{"kind":1,"content":"hello","tags":[["t","keyline"]],"created_at":1700000000}"#;
     let event = keyline_core::nostr::UnsignedEvent::parse(unsigned).unwrap();
     let id = event.id(&s.public.npub());
     let request = SignRequest {
@@ -270,7 +287,11 @@ async fn threshold_ecdh_over_links_equals_local_ecdh() {
 async fn a_node_refuses_an_unpinned_coordinator() {
     let (_, shares) = local::dkg(2, 3, &mut OsRng).unwrap();
     let pinned = Keypair::generate();
-    let n = node(copy(&shares[0]), raw_policy(), vec![*pinned.public().as_bytes()]);
+    let n = node(
+        copy(&shares[0]),
+        raw_policy(),
+        vec![*pinned.public().as_bytes()],
+    );
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     let task = tokio::spawn(n.server.clone().serve(listener, std::future::pending()));
@@ -280,7 +301,9 @@ async fn a_node_refuses_an_unpinned_coordinator() {
         key: n.key,
         endpoint: NodeEndpoint::Tcp(addr),
     });
-    let down = stranger.wait_connected(&[n.key], Duration::from_millis(800)).await;
+    let down = stranger
+        .wait_connected(&[n.key], Duration::from_millis(800))
+        .await;
     assert_eq!(down, vec![n.key], "an unpinned coordinator got a link");
 
     let trusted = Coordinator::new(pinned);
@@ -288,7 +311,12 @@ async fn a_node_refuses_an_unpinned_coordinator() {
         key: n.key,
         endpoint: NodeEndpoint::Tcp(addr),
     });
-    assert!(trusted.wait_connected(&[n.key], Duration::from_secs(5)).await.is_empty());
+    assert!(
+        trusted
+            .wait_connected(&[n.key], Duration::from_secs(5))
+            .await
+            .is_empty()
+    );
 
     // A coordinator pinning the wrong node key never completes the handshake either.
     let wrong = Coordinator::new(Keypair::generate());
@@ -306,7 +334,8 @@ async fn raw_link(
     node: [u8; 32],
 ) -> keyline_shs::BoxStream<tokio::net::TcpStream> {
     let tcp = tokio::net::TcpStream::connect(addr).await.unwrap();
-    let config = keyline_shs::ClientConfig::new(me, node).network(keyline_signer::net::network_key());
+    let config =
+        keyline_shs::ClientConfig::new(me, node).network(keyline_signer::net::network_key());
     let mut stream = keyline_shs::connect(tcp, config).await.unwrap();
     let hello = Message::new(
         1,
@@ -345,7 +374,11 @@ async fn read_message(
 async fn malformed_frames_close_the_link_unknown_types_do_not() {
     let (_, shares) = local::dkg(2, 3, &mut OsRng).unwrap();
     let me = Keypair::generate();
-    let n = node(copy(&shares[0]), raw_policy(), vec![*me.public().as_bytes()]);
+    let n = node(
+        copy(&shares[0]),
+        raw_policy(),
+        vec![*me.public().as_bytes()],
+    );
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     let task = tokio::spawn(n.server.clone().serve(listener, std::future::pending()));
@@ -360,7 +393,8 @@ async fn malformed_frames_close_the_link_unknown_types_do_not() {
     assert_eq!(reply.req_id, 77);
     assert!(matches!(reply.body, Body::Error { code, .. } if code == ErrorCode::UNSUPPORTED_TYPE));
     // Still up: a Ping gets a Pong.
-    let ping = keyline_signer::wire::encode_message(&Message::new(5, Body::Ping { nonce: 9 })).unwrap();
+    let ping =
+        keyline_signer::wire::encode_message(&Message::new(5, Body::Ping { nonce: 9 })).unwrap();
     stream.write_all(&ping).await.unwrap();
     stream.flush().await.unwrap();
     let reply = read_message(&mut stream).await.unwrap();
@@ -374,7 +408,10 @@ async fn malformed_frames_close_the_link_unknown_types_do_not() {
     stream.flush().await.unwrap();
     let reply = read_message(&mut stream).await.unwrap();
     assert!(matches!(reply.body, Body::Error { code, .. } if code == ErrorCode::MALFORMED));
-    assert!(read_message(&mut stream).await.is_none(), "link stayed up after a malformed frame");
+    assert!(
+        read_message(&mut stream).await.is_none(),
+        "link stayed up after a malformed frame"
+    );
 
     // An oversized length is refused before anything is buffered.
     let mut stream = raw_link(addr, me, n.key).await;
@@ -410,7 +447,12 @@ async fn a_restarted_node_is_redialled() {
         holders: holders.clone(),
     };
     let keys: Vec<[u8; 32]> = holders.values().copied().collect();
-    assert!(coordinator.wait_connected(&keys, Duration::from_secs(5)).await.is_empty());
+    assert!(
+        coordinator
+            .wait_connected(&keys, Duration::from_secs(5))
+            .await
+            .is_empty()
+    );
     coordinator.sign(&key, raw_request([1; 32])).await.unwrap();
 
     // Restart node 1 on the same port (its listener task and connections go away).
@@ -459,15 +501,20 @@ mod ceremonies {
     async fn cluster(n: usize) -> Cluster {
         let dir = tempfile::tempdir().unwrap();
         let coordinator = Coordinator::new(Keypair::generate());
-        let keys: Vec<Arc<NodeKeys>> = (0..n).map(|_| Arc::new(NodeKeys::generate(&mut OsRng))).collect();
+        let keys: Vec<Arc<NodeKeys>> = (0..n)
+            .map(|_| Arc::new(NodeKeys::generate(&mut OsRng)))
+            .collect();
         let descriptors: Vec<NodeDescriptor> = keys.iter().map(|k| k.descriptor(1)).collect();
         let mut nodes = Vec::new();
         let mut tasks = Vec::new();
         for (i, k) in keys.iter().enumerate() {
-            let store = Store::open(&dir.path().join(format!("node{i}.db"))).await.unwrap();
+            let store = Store::open(&dir.path().join(format!("node{i}.db")))
+                .await
+                .unwrap();
             let kek = FileKek::open_or_create(&dir.path().join(format!("node{i}.kek"))).unwrap();
             let vault = ShareVault::new(store, Arc::new(kek), k.node_id());
-            let config = NodeServerConfig::for_node(k, &descriptors[i], vec![coordinator.public_key()]);
+            let config =
+                NodeServerConfig::for_node(k, &descriptors[i], vec![coordinator.public_key()]);
             let core = Arc::new(Mutex::new(NodeCore::new(raw_policy())));
             let host = CeremonyHost::new(Arc::clone(k), descriptors.clone(), Some(vault.clone()));
             let server = NodeServer::new(config, core).with_ceremonies(host);
@@ -476,11 +523,18 @@ mod ceremonies {
                 key: k.node_id(),
                 endpoint: NodeEndpoint::Tcp(listener.local_addr().unwrap()),
             });
-            tasks.push(tokio::spawn(server.clone().serve(listener, std::future::pending())));
+            tasks.push(tokio::spawn(
+                server.clone().serve(listener, std::future::pending()),
+            ));
             nodes.push((Arc::clone(k), server, Some(vault)));
         }
         let ids: Vec<[u8; 32]> = keys.iter().map(|k| k.node_id()).collect();
-        assert!(coordinator.wait_connected(&ids, Duration::from_secs(10)).await.is_empty());
+        assert!(
+            coordinator
+                .wait_connected(&ids, Duration::from_secs(10))
+                .await
+                .is_empty()
+        );
         Cluster {
             coordinator,
             nodes,
@@ -493,7 +547,10 @@ mod ceremonies {
         let mut list = Vec::new();
         let mut holders = BTreeMap::new();
         for (i, (keys, _, _)) in c.nodes.iter().enumerate() {
-            let d = c.coordinator.descriptor(&keys.node_id()).expect("descriptor from Hello");
+            let d = c
+                .coordinator
+                .descriptor(&keys.node_id())
+                .expect("descriptor from Hello");
             let id = pid(u16::try_from(i + 1).unwrap());
             list.push(Participant {
                 id,
@@ -519,7 +576,11 @@ mod ceremonies {
             c.coordinator.now(),
         )
         .unwrap();
-        let public = c.coordinator.run_ceremony(session, first, &holders).await.unwrap();
+        let public = c
+            .coordinator
+            .run_ceremony(session, first, &holders)
+            .await
+            .unwrap();
         let key = KeyHandle {
             key_id,
             public: public.clone(),
@@ -555,7 +616,11 @@ mod ceremonies {
             c.coordinator.now(),
         )
         .unwrap();
-        let refreshed = c.coordinator.run_ceremony(session, first, &holders).await.unwrap();
+        let refreshed = c
+            .coordinator
+            .run_ceremony(session, first, &holders)
+            .await
+            .unwrap();
         assert_eq!(refreshed.npub(), public.npub());
         let key = KeyHandle {
             key_id,
@@ -571,10 +636,19 @@ mod ceremonies {
                 new.serialize().unwrap().as_slice(),
                 old[i].serialize().unwrap().as_slice()
             );
-            assert!(vault.load_share_version(&key_id, 1).await.is_err(), "old share kept");
+            assert!(
+                vault.load_share_version(&key_id, 1).await.is_err(),
+                "old share kept"
+            );
         }
         // An old share no longer combines with a new one.
-        let new0 = c.nodes[0].2.as_ref().unwrap().load_share(&key_id).await.unwrap();
+        let new0 = c.nodes[0]
+            .2
+            .as_ref()
+            .unwrap()
+            .load_share(&key_id)
+            .await
+            .unwrap();
         assert!(local::sign(&refreshed, &[&new0, &old[1]], &[6; 32], &mut OsRng).is_err());
 
         // Import: the npub of the imported secret.
@@ -596,7 +670,11 @@ mod ceremonies {
         )
         .unwrap();
         assert_eq!(secret, [0; 32], "the imported secret was not wiped");
-        let imported = c.coordinator.run_ceremony(session, first, &holders).await.unwrap();
+        let imported = c
+            .coordinator
+            .run_ceremony(session, first, &holders)
+            .await
+            .unwrap();
         assert_eq!(imported.npub().as_slice(), expected.as_slice());
         let key = KeyHandle {
             key_id: import_id,
@@ -637,7 +715,11 @@ mod ceremonies {
         )
         .unwrap();
         let started = Instant::now();
-        let err = c.coordinator.run_ceremony(session, first, &holders).await.unwrap_err();
+        let err = c
+            .coordinator
+            .run_ceremony(session, first, &holders)
+            .await
+            .unwrap_err();
         assert!(err.to_string().contains("node 3"), "{err}");
         assert!(started.elapsed() < Duration::from_secs(5));
     }

@@ -23,10 +23,12 @@ use tokio::time::{sleep, sleep_until, timeout};
 
 use super::node::{NodeServer, lock};
 use super::{peer_name, protocol, read_frame, since, write_frame};
+use crate::ceremony::{DkgEvent, DkgSession};
 use crate::descriptor::NodeDescriptor;
 use crate::ecdh::{SessionId, SharedX};
-use crate::limits::{LINK_BACKOFF_MAX, LINK_CONNECT_TIMEOUT, LINK_HELLO_TIMEOUT, LINK_PING_INTERVAL, NODE_INFLIGHT};
-use crate::ceremony::{DkgEvent, DkgSession};
+use crate::limits::{
+    LINK_BACKOFF_MAX, LINK_CONNECT_TIMEOUT, LINK_HELLO_TIMEOUT, LINK_PING_INTERVAL, NODE_INFLIGHT,
+};
 use crate::session::{
     EcdhConfig, EcdhRequest, EcdhSession, Outgoing, SignConfig, SignRequest, SignSession, Step,
 };
@@ -112,7 +114,11 @@ impl Link {
 
     /// Queues `body` for the node; the reply (if the body has one) goes to `reply`. `Err`
     /// when the link is down or its queue is full.
-    fn send(&self, body: Body, route: Option<(&mpsc::Sender<Reply>, ParticipantId, SessionId)>) -> std::result::Result<u64, ()> {
+    fn send(
+        &self,
+        body: Body,
+        route: Option<(&mpsc::Sender<Reply>, ParticipantId, SessionId)>,
+    ) -> std::result::Result<u64, ()> {
         let state = lock(&self.state);
         let Some(conn) = state.as_ref() else {
             return Err(());
@@ -244,7 +250,9 @@ impl Coordinator {
             }
             let links: Vec<Arc<Link>> = {
                 let map = lock(&self.inner.links);
-                down.iter().filter_map(|n| map.get(n).map(|(l, _)| Arc::clone(l))).collect()
+                down.iter()
+                    .filter_map(|n| map.get(n).map(|(l, _)| Arc::clone(l)))
+                    .collect()
             };
             let wait = async {
                 match links.first() {
@@ -252,7 +260,11 @@ impl Coordinator {
                     None => std::future::pending().await,
                 }
             };
-            let _ = tokio::time::timeout_at(deadline.min(tokio::time::Instant::now() + Duration::from_millis(50)), wait).await;
+            let _ = tokio::time::timeout_at(
+                deadline.min(tokio::time::Instant::now() + Duration::from_millis(50)),
+                wait,
+            )
+            .await;
         }
     }
 
@@ -468,9 +480,7 @@ fn unreachable_body() -> Body {
 }
 
 fn internal(what: &'static str) -> Error {
-    Error::Internal {
-        reason: what,
-    }
+    Error::Internal { reason: what }
 }
 
 trait Io: AsyncRead + AsyncWrite + Unpin + Send {}
@@ -561,7 +571,10 @@ async fn connect(link: &Link, node: &NodeAddr, keypair: &Keypair) -> Result<(Rea
                 }
                 Body::HelloAck { version: v, .. } if v == wire::VERSION => version = Some(v),
                 Body::Error { code, text, .. } => {
-                    return Err(protocol(peer, format!("refused Hello ({}): {text}", code.0)));
+                    return Err(protocol(
+                        peer,
+                        format!("refused Hello ({}): {text}", code.0),
+                    ));
                 }
                 _ => return Err(protocol(peer, "unexpected frame during Hello".into())),
             }

@@ -65,7 +65,11 @@ impl NodeServerConfig {
 
     /// The configuration of a node with `keys` (its SHS identity is the Ed25519 key of
     /// `keys`; `Hello` carries `descriptor`, which must be one of `keys`).
-    pub fn for_node(keys: &NodeKeys, descriptor: &NodeDescriptor, coordinators: Vec<[u8; 32]>) -> Self {
+    pub fn for_node(
+        keys: &NodeKeys,
+        descriptor: &NodeDescriptor,
+        coordinators: Vec<[u8; 32]>,
+    ) -> Self {
         let secret = keys.to_secret_bytes();
         let mut seed = zeroize::Zeroizing::new([0u8; 32]);
         seed.copy_from_slice(&secret[..32]);
@@ -106,7 +110,11 @@ impl std::fmt::Debug for CeremonyHost {
 impl CeremonyHost {
     /// A host for node `keys`, accepting the nodes of `pinned` as participants and sealing
     /// committed shares into `vault`.
-    pub fn new(keys: Arc<NodeKeys>, pinned: Vec<NodeDescriptor>, vault: Option<ShareVault>) -> Self {
+    pub fn new(
+        keys: Arc<NodeKeys>,
+        pinned: Vec<NodeDescriptor>,
+        vault: Option<ShareVault>,
+    ) -> Self {
         Self {
             keys,
             pinned,
@@ -301,7 +309,11 @@ impl NodeServer {
         });
         if !running.contains_key(&ceremony_id) {
             let Body::CeremonyStart { kind, key_id, .. } = body else {
-                return vec![Body::error(ErrorCode::UNKNOWN_SESSION, None, "no such ceremony")];
+                return vec![Body::error(
+                    ErrorCode::UNKNOWN_SESSION,
+                    None,
+                    "no such ceremony",
+                )];
             };
             if running.len() >= NODE_CEREMONIES {
                 return vec![Body::error(ErrorCode::BUSY, None, "too many ceremonies")];
@@ -390,11 +402,7 @@ impl NodeServer {
                 lock(&self.core)
                     .handle(body, since(self.start), &mut OsRng)
                     .unwrap_or_else(|| {
-                        Body::error(
-                            ErrorCode::UNSUPPORTED_TYPE,
-                            None,
-                            "not served by this node",
-                        )
+                        Body::error(ErrorCode::UNSUPPORTED_TYPE, None, "not served by this node")
                     }),
             ),
         }
