@@ -371,4 +371,3 @@ mod tests {
         assert!(is_shared_mode(0o604));
     }
 }
-

@@ -18,7 +18,7 @@ use serde::Deserialize;
 use sha2::{Digest, Sha256};
 
 use crate::error::{Error, Result};
-use crate::limits::{MAX_EVENT_TAGS, MAX_EVENT_TAG_ITEMS, MAX_UNSIGNED_EVENT_BYTES};
+use crate::limits::{MAX_EVENT_TAG_ITEMS, MAX_EVENT_TAGS, MAX_UNSIGNED_EVENT_BYTES};
 
 /// The NIP-01 serialization whose SHA-256 is the event id.
 pub fn id_preimage(
@@ -175,14 +175,20 @@ mod tests {
         )
         .unwrap();
         assert!(e.check_pubkey(&[0x11; 32]).is_err());
-        assert!(UnsignedEvent::parse(r#"{"kind":70000,"content":"","tags":[],"created_at":1}"#).is_err());
-        assert!(UnsignedEvent::parse(r#"{"kind":1,"content":"","tags":[[1]],"created_at":1}"#).is_err());
+        assert!(
+            UnsignedEvent::parse(r#"{"kind":70000,"content":"","tags":[],"created_at":1}"#)
+                .is_err()
+        );
+        assert!(
+            UnsignedEvent::parse(r#"{"kind":1,"content":"","tags":[[1]],"created_at":1}"#).is_err()
+        );
         let big = format!(
             r#"{{"kind":1,"content":"","tags":[{}],"created_at":1}}"#,
             vec!["[]"; MAX_EVENT_TAGS + 1].join(",")
         );
         assert!(UnsignedEvent::parse(&big).is_err());
-        let ok = UnsignedEvent::parse(r#"{"kind":1,"content":"","tags":[],"created_at":1}"#).unwrap();
+        let ok =
+            UnsignedEvent::parse(r#"{"kind":1,"content":"","tags":[],"created_at":1}"#).unwrap();
         assert!(ok.check_pubkey(&[0x11; 32]).is_ok());
     }
 }

@@ -519,6 +519,24 @@ fn to_axum(response: Response) -> AxumResponse {
     out
 }
 
+/// Reads a request body of at most `limit` bytes (B.5 step 5): over the limit is
+/// [`Error::BodyTooLarge`], a broken transport [`Error::Transport`].
+async fn read_body(body: Body, limit: usize) -> Result<Bytes> {
+    match Limited::new(body, limit).collect().await {
+        Ok(collected) => Ok(collected.to_bytes()),
+        Err(error) if error.downcast_ref::<LengthLimitError>().is_some() => {
+            Err(Error::BodyTooLarge {
+                len: limit.saturating_add(1),
+                limit,
+            })
+        }
+        Err(error) => {
+            tracing::debug!(%error, "keyline-http: reading the request body failed");
+            Err(Error::Transport("reading the request body failed".into()))
+        }
+    }
+}
+
 fn answer(result: Result<Response>) -> AxumResponse {
     match result {
         Ok(response) => to_axum(response),
@@ -711,18 +729,9 @@ where
     } else {
         config.verify.max_body_bytes
     };
-    let body: Bytes = match Limited::new(body, limit).collect().await {
-        Ok(collected) => collected.to_bytes(),
+    let body = match read_body(body, limit).await {
+        Ok(body) => body,
         Err(error) => {
-            let error = if error.downcast_ref::<LengthLimitError>().is_some() {
-                Error::BodyTooLarge {
-                    len: limit.saturating_add(1),
-                    limit,
-                }
-            } else {
-                tracing::debug!(%error, "keyline-http: reading the request body failed");
-                Error::Transport("reading the request body failed".into())
-            };
             tracing::debug!(code = error.code(), "keyline-http: request refused");
             return Ok(answer(config.failure(&core, &error, now)));
         }
@@ -879,19 +888,9 @@ impl LegacyCall<'_> {
             return Ok(self.refuse(&error, Some(&key)));
         }
         let limit = self.config.verify.max_body_bytes;
-        let body: Bytes = match Limited::new(body, limit).collect().await {
-            Ok(collected) => collected.to_bytes(),
-            Err(error) => {
-                let error = if error.downcast_ref::<LengthLimitError>().is_some() {
-                    Error::BodyTooLarge {
-                        len: limit.saturating_add(1),
-                        limit,
-                    }
-                } else {
-                    Error::Transport("reading the request body failed".into())
-                };
-                return Ok(self.refuse(&error, Some(&key)));
-            }
+        let body = match read_body(body, limit).await {
+            Ok(body) => body,
+            Err(error) => return Ok(self.refuse(&error, Some(&key))),
         };
         let request = LegacyRequest {
             method: parts.method.as_str(),
