@@ -24,6 +24,20 @@ use crate::sign::{self, SignatureShare, SigningCommitments, SigningNonces, Signi
 use crate::wire::{Body, ErrorCode, KeyId, RequestContext};
 use crate::{Error, NodeShare, ParticipantId, PublicKeyPackage, Result, SignerRng};
 
+/// The nodes a session may ask: share holders of the key, each once.
+fn check_nodes(public: &PublicKeyPackage, nodes: &[ParticipantId]) -> Result<()> {
+    let mut seen = BTreeSet::new();
+    for id in nodes {
+        if !public.contains(*id) {
+            return Err(Error::UnknownParticipant { id: *id });
+        }
+        if !seen.insert(*id) {
+            return Err(Error::DuplicateParticipant { id: *id });
+        }
+    }
+    Ok(())
+}
+
 /// Why a node was dropped from a session.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum FailureReason {
@@ -205,15 +219,7 @@ impl SignSession {
                 max: crate::limits::MAX_MESSAGE_LEN,
             });
         }
-        let mut seen = BTreeSet::new();
-        for id in &nodes {
-            if !public.contains(*id) {
-                return Err(Error::UnknownParticipant { id: *id });
-            }
-            if !seen.insert(*id) {
-                return Err(Error::DuplicateParticipant { id: *id });
-            }
-        }
+        check_nodes(&public, &nodes)?;
         let mut session = Self {
             public,
             request,
@@ -950,15 +956,7 @@ impl EcdhSession {
         now: Duration,
         rng: &mut impl SignerRng,
     ) -> Result<(Self, Step<EcdhEvent>)> {
-        let mut seen = BTreeSet::new();
-        for id in &nodes {
-            if !public.contains(*id) {
-                return Err(Error::UnknownParticipant { id: *id });
-            }
-            if !seen.insert(*id) {
-                return Err(Error::DuplicateParticipant { id: *id });
-            }
-        }
+        check_nodes(&public, &nodes)?;
         let mut session = Self {
             public,
             request,
