@@ -1135,10 +1135,10 @@ async fn slow_daemon_consumer_ends_its_session() {
     // What was queued is still delivered, then the reason.
     assert_eq!(
         w(session.recv()).await.unwrap(),
-        Incoming::Event {
+        Incoming::Notification(Notification::Event {
             name: "n".into(),
             data: Some(json!(0))
-        }
+        })
     );
     match w(session.recv()).await {
         Err(Error::Backpressure { .. }) => {}

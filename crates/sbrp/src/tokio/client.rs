@@ -15,6 +15,7 @@ use tokio::sync::{OwnedSemaphorePermit, Semaphore, mpsc, oneshot};
 use tokio::task::JoinHandle;
 use tokio_tungstenite::tungstenite::Message;
 
+use super::Notification;
 use super::channel::{Channel, Inbound};
 use super::ws::{self, Ws};
 use super::{ByteGauge, EndSlot, reserve};
@@ -113,26 +114,6 @@ impl Default for ClientConfig {
 #[derive(Debug, Clone, Default)]
 pub struct Client {
     config: ClientConfig,
-}
-
-/// Something the daemon sent that is not an RPC response.
-#[derive(Debug, Clone, PartialEq)]
-#[non_exhaustive]
-pub enum Notification {
-    /// An event (`t: "N"`).
-    Event {
-        /// `e`.
-        name: String,
-        /// `d`.
-        data: Option<Value>,
-    },
-    /// A Message with a non-RPC subject (`app/…`).
-    Message {
-        /// Subject.
-        subject: String,
-        /// Data.
-        data: Vec<u8>,
-    },
 }
 
 enum Command {

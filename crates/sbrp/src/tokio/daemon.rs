@@ -20,7 +20,7 @@ use zeroize::Zeroizing;
 
 use super::channel::{Channel, Inbound};
 use super::ws::{self, Ws};
-use super::{ByteGauge, EndSlot, RpcError, reserve};
+use super::{ByteGauge, EndSlot, Notification, RpcError, reserve};
 use crate::error::{Error, Result, SbpCode};
 use crate::keys::EphemeralKey;
 use crate::limits;
@@ -143,20 +143,8 @@ pub struct Request {
 pub enum Incoming {
     /// An RPC request: answer it with [`DaemonSession::respond`].
     Request(Request),
-    /// An event (`t: "N"`).
-    Event {
-        /// `e`.
-        name: String,
-        /// `d`.
-        data: Option<Value>,
-    },
-    /// A Message with a non-RPC subject (`app/…`).
-    Message {
-        /// Subject.
-        subject: String,
-        /// Data.
-        data: Vec<u8>,
-    },
+    /// An event or a non-RPC message.
+    Notification(Notification),
 }
 
 enum Command {
@@ -851,14 +839,18 @@ impl Runner {
                 }),
                 size,
             ),
-            Ok(Inbound::Envelope(Envelope::Event { name, data }, size)) => {
-                (Incoming::Event { name, data }, size)
-            }
+            Ok(Inbound::Envelope(Envelope::Event { name, data }, size)) => (
+                Incoming::Notification(Notification::Event { name, data }),
+                size,
+            ),
             // The daemon sends no requests: stray responses are dropped (1102).
             Ok(Inbound::Envelope(..)) => return Ok(()),
             Ok(Inbound::Other { subject, data }) => {
                 let size = data.len();
-                (Incoming::Message { subject, data }, size)
+                (
+                    Incoming::Notification(Notification::Message { subject, data }),
+                    size,
+                )
             }
             Err(Error::Sbp { code, reason }) => {
                 let frame = slot.channel.error_frame(code, &reason)?;

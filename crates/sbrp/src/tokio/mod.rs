@@ -102,7 +102,7 @@ use std::time::Duration;
 
 use serde_json::Value;
 
-pub use client::{Client, ClientConfig, ClientSession, Notification, Trust, sid_from_url};
+pub use client::{Client, ClientConfig, ClientSession, Trust, sid_from_url};
 pub use daemon::{Daemon, DaemonConfig, DaemonSession, DaemonStatus, Incoming, Request};
 
 use crate::error::{Error, Result, SbpCode};
@@ -218,4 +218,25 @@ pub(crate) async fn reserve(
         Ok(Err(_)) => Err(Error::SessionClosed),
         Ok(Ok(permit)) => Ok(permit),
     }
+}
+
+/// An event or a non-RPC message: what a client session gets besides RPC responses, and
+/// what a daemon session gets besides requests.
+#[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
+pub enum Notification {
+    /// An event (`t: "N"`).
+    Event {
+        /// `e`.
+        name: String,
+        /// `d`.
+        data: Option<Value>,
+    },
+    /// A Message with a non-RPC subject (`app/…`).
+    Message {
+        /// Subject.
+        subject: String,
+        /// Data.
+        data: Vec<u8>,
+    },
 }
