@@ -897,7 +897,14 @@ async fn parked_writes_settle_on_close(peer_closes: bool) {
     assert!(failed > WRITERS / 2, "only {failed} writes failed");
     let reason = t(client.closed()).await;
     assert_eq!(reason.code(), reason_code, "{reason}");
-    drop(t(hoard).await);
+    if peer_closes {
+        drop(t(hoard).await);
+    } else {
+        // The server learns of a local close from one CONNECTION_CLOSE datagram, which a
+        // loopback socket flooded with 128 parked writes may drop; it would then wait for its
+        // idle timeout. That is QUIC's contract, not what this test is about.
+        hoard.abort();
+    }
 }
 
 #[tokio::test]
