@@ -557,6 +557,9 @@ pub(crate) struct BenchArgs {
     /// Keep the run short (about 20 s at most).
     #[arg(long)]
     pub(crate) quick: bool,
+    /// Internal: serve one hop of `bench relay` in this process (a child of the benchmark).
+    #[arg(long, hide = true, value_enum)]
+    pub(crate) hop: Option<crate::bench::Hop>,
 }
 
 #[derive(Debug, Clone, Copy, clap::ValueEnum)]
@@ -569,4 +572,6 @@ pub(crate) enum BenchArea {
     Http,
     /// Threshold signer: 2-of-3 signatures over node links vs raw BIP340 and raw FROST.
     Signer,
+    /// SBRP relay: frames/s and latency vs a raw WebSocket hop, memory per session, AEAD.
+    Relay,
 }

@@ -72,17 +72,8 @@ async fn daemon(
             .map_err(|e| CliError::Usage(format!("--expose-dir {}: {e}", dir.display())))?;
     }
     let registry = Arc::new(registry);
-    let grant = issuer::presence_token(&issuer_url, &daemon_id, &seed).await?;
-    let identity = DaemonIdentity::new(daemon_id.as_str(), &seed)?;
-    let fingerprint = identity.fingerprint();
-    let relay_url = grant.url.clone();
-    let mut daemon = Daemon::connect(
-        identity,
-        grant.token.as_str(),
-        DaemonConfig::new(relay_url.as_str()),
-    )
-    .await?;
-    drop(grant);
+    let (mut daemon, relay_url, fingerprint) =
+        first_connection(&issuer_url, &daemon_id, &seed).await?;
     announce(&json!({
         "daemon_id": daemon_id,
         "relay": relay_url,
@@ -182,6 +173,42 @@ fn read_params(params: Option<&str>) -> Result<Option<Value>> {
     serde_json::from_slice(&bytes)
         .map(Some)
         .map_err(|e| CliError::Usage(format!("params are not JSON: {e}")))
+}
+
+/// Registers with the issuer and opens the daemon's relay connection. A relay that cannot be
+/// reached yet (connection refused, timeout) is retried with the daemon's reconnect backoff
+/// (1 s doubling to 30 s, with jitter), so a daemon may start before its relay; a refusal
+/// (bad token, unknown or taken daemon id) is final.
+async fn first_connection(
+    issuer_url: &str,
+    daemon_id: &str,
+    seed: &[u8; 32],
+) -> Result<(Daemon, String, String)> {
+    use keyline_sbrp::limits::{RECONNECT_INITIAL, RECONNECT_MAX};
+    let mut attempt = 0u32;
+    loop {
+        let outcome = async {
+            let grant = issuer::presence_token(issuer_url, daemon_id, seed).await?;
+            let identity = DaemonIdentity::new(daemon_id, seed)?;
+            let fingerprint = identity.fingerprint();
+            let relay_url = grant.url.clone();
+            let config = DaemonConfig::new(relay_url.as_str());
+            let daemon = Daemon::connect(identity, grant.token.as_str(), config).await?;
+            Ok::<_, keyline_sbrp::Error>((daemon, relay_url, fingerprint))
+        }
+        .await;
+        match outcome {
+            Ok(done) => return Ok(done),
+            Err(err) if err.kind() == keyline_sbrp::ErrorKind::Io => {
+                attempt = attempt.saturating_add(1);
+                let delay = keyline_sbrp::tokio::backoff(attempt, RECONNECT_INITIAL, RECONNECT_MAX);
+                tracing::warn!(%err, retry_in = ?delay, "relay not reachable yet");
+                eprintln!("keyline: relay not reachable ({err}); retrying in {delay:.1?}");
+                tokio::time::sleep(delay).await;
+            }
+            Err(err) => return Err(err.into()),
+        }
+    }
 }
 
 /// A session token; a daemon the relay does not see yet is retried for a moment.

@@ -209,3 +209,78 @@ fn a_changed_daemon_key_is_refused_with_both_fingerprints() {
     assert_eq!(err.trim_end().lines().count(), 1, "one line: {err}");
     drop(d2);
 }
+
+/// A daemon started before its relay keeps retrying (connection refused is not final) and
+/// registers once the relay is up.
+#[test]
+fn daemon_started_before_its_relay_waits_for_it() {
+    use std::io::{BufRead as _, BufReader};
+    use std::process::Stdio;
+    use std::sync::mpsc;
+    use std::time::Duration;
+
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let url = format!("http://127.0.0.1:{port}");
+    let (_daemon_dir, daemon_home) = new_home();
+    let mut child = keyline(&daemon_home)
+        .args(["sbrp", "daemon", "--relay", &url, "--daemon-id", "early"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn");
+    struct Kill(std::process::Child);
+    impl Drop for Kill {
+        fn drop(&mut self) {
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+        }
+    }
+    let (lines_tx, lines) = mpsc::channel::<(bool, String)>();
+    for (is_stdout, pipe) in [
+        (
+            true,
+            Box::new(child.stdout.take().unwrap()) as Box<dyn std::io::Read + Send>,
+        ),
+        (false, Box::new(child.stderr.take().unwrap())),
+    ] {
+        let tx = lines_tx.clone();
+        std::thread::spawn(move || {
+            for line in BufReader::new(pipe).lines().map_while(Result::ok) {
+                if tx.send((is_stdout, line)).is_err() {
+                    break;
+                }
+            }
+        });
+    }
+    let _child = Kill(child);
+    let next = |what: &str, want_stdout: bool, pred: &dyn Fn(&str) -> bool| loop {
+        let (is_stdout, line) = lines
+            .recv_timeout(Duration::from_secs(60))
+            .unwrap_or_else(|_| panic!("daemon: no {what} within 60 s"));
+        if is_stdout == want_stdout && pred(&line) {
+            return line;
+        }
+        assert!(
+            !is_stdout,
+            "daemon announced before its relay existed: {line}"
+        );
+    };
+    next("retry message", false, &|l| {
+        l.contains("relay not reachable")
+    });
+
+    let (_relay_dir, relay_home) = new_home();
+    let listen = format!("127.0.0.1:{port}");
+    let relay = Server::start(&relay_home, &["relay", "serve", "--listen", &listen]);
+    let url = relay.announce["url"].as_str().unwrap().to_owned();
+    let announce: Value = serde_json::from_str(&next("announcement", true, &|_| true)).unwrap();
+    assert_eq!(announce["daemon_id"], json!("early"));
+
+    let (_client_dir, client_home) = new_home();
+    let info = call(&client_home, &url, "early", "$sideband/info", None);
+    assert_eq!(info["daemonId"], json!("early"), "{info}");
+}

@@ -8,6 +8,7 @@
 //! | [`Limits::max_message`] | 65 549 (13 + 65 536) | WebSocket layer refuses it: `payload_too_large` (sid 0), close |
 //! | [`Limits::frames_per_second`] / [`Limits::frame_burst`] | 100 / 200 | the relay stops reading that connection until tokens return (nothing dropped); one `rate_limited` (sid 0) per [`Limits::rate_limited_window`] |
 //! | [`Limits::send_queue_frames`] / [`Limits::send_queue_bytes`] | 128 frames / 4 MiB | `backpressure` (sid 0) written directly, then close; never a silent drop |
+//! | [`Limits::read_buffer`] | 4 KiB | the WebSocket read chunk reserved per connection (tungstenite's default is 128 KiB, which an idle connection would hold); larger frames are read in several chunks |
 //! | [`Limits::write_timeout`] | 2 s | the connection is dead: closed without further writes |
 //! | [`Limits::keepalive_interval`] | 15 s | WebSocket Ping each interval; after [`Limits::keepalive_missed`] (2) silent intervals the connection is closed |
 //! | [`Limits::sessions_per_daemon`] | 5 (`lim.concurrent_sessions` overrides) | HTTP 429 `too_many_sessions` before the upgrade |
@@ -47,6 +48,10 @@ pub const RATE_LIMITED_WINDOW: Duration = Duration::from_secs(1);
 pub const SEND_QUEUE_FRAMES: usize = 128;
 /// Send queue size per connection, in bytes.
 pub const SEND_QUEUE_BYTES: usize = 4 * 1024 * 1024;
+/// WebSocket read chunk per connection: what an idle connection holds for reading. Small so
+/// that idle sessions stay cheap (issue target ≤ 16 KiB per idle session); a 64 KiB frame is
+/// read in several chunks.
+pub const READ_BUFFER: usize = 4 * 1024;
 /// Per-write deadline (iroh-relay, DERP).
 pub const WRITE_TIMEOUT: Duration = Duration::from_secs(2);
 /// WebSocket Ping interval (iroh-relay).
@@ -107,6 +112,8 @@ pub struct Limits {
     pub send_queue_frames: usize,
     /// Send queue size in bytes ([`SEND_QUEUE_BYTES`]).
     pub send_queue_bytes: usize,
+    /// WebSocket read chunk per connection ([`READ_BUFFER`]).
+    pub read_buffer: usize,
     /// Per-write deadline ([`WRITE_TIMEOUT`]).
     pub write_timeout: Duration,
     /// WebSocket Ping interval ([`KEEPALIVE_INTERVAL`]).
@@ -160,6 +167,7 @@ impl Default for Limits {
             rate_limited_window: RATE_LIMITED_WINDOW,
             send_queue_frames: SEND_QUEUE_FRAMES,
             send_queue_bytes: SEND_QUEUE_BYTES,
+            read_buffer: READ_BUFFER,
             write_timeout: WRITE_TIMEOUT,
             keepalive_interval: KEEPALIVE_INTERVAL,
             keepalive_missed: KEEPALIVE_MISSED,

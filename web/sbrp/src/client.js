@@ -72,7 +72,7 @@ export async function fetchSessionToken(relay, daemonId, fetchFn = globalThis.fe
  * @param {string} opts.relay        issuer/relay HTTP base URL (`POST {relay}/v1/sessions`)
  * @param {string} opts.daemonId     the daemon id
  * @param {string|object} [opts.trust] 'tofu' (default) | 'prompt' | 'strict', or
- *        `{policy, store, prompt}`; `store` defaults to localStorage (memory when absent)
+ *        `{policy, store, prompt}`; `store` defaults to IndexedDB (memory when absent)
  * @param {{token: string, sid: string, url: string}} [opts.session] a token already obtained
  * @param {string} [opts.pinScope]   pin namespace (default: the relay origin)
  * @param {typeof WebSocket} [opts.WebSocket] WebSocket constructor (default global)

@@ -67,7 +67,8 @@ export function sidScope(code) {
  * The error every failure of this library is reported as.
  * `kind` is a stable string: the SBRP code name (e.g. `identity_key_changed`,
  * `daemon_offline`, `decrypt_failed`) or for local failures `rpc_error`, `closed`,
- * `invalid_argument`, `protocol_violation`, `malformed_frame`, `http_error`, `timeout`.
+ * `invalid_argument`, `protocol_violation`, `malformed_frame`, `http_error`, `timeout`,
+ * `pin_store` (the pin store failed).
  * `code` is the numeric SBRP code (wire or SDK) or SBP/RPC code where one applies.
  */
 export class SbrpError extends Error {

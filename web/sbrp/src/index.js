@@ -7,6 +7,6 @@ export * as session from './session.js';
 export * as sbp from './sbp.js';
 export * as rpc from './rpc.js';
 export * as bytes from './bytes.js';
-export { MemoryPinStore, LocalStoragePinStore, pinKey, applyTrust, normalizeTrust } from './trust.js';
+export { MemoryPinStore, LocalStoragePinStore, IndexedDbPinStore, pinKey, applyTrust, normalizeTrust } from './trust.js';
 export { fingerprint } from './handshake.js';
 export { encodeSid, decodeSid } from './frame.js';

@@ -52,14 +52,67 @@ export class LocalStoragePinStore {
   }
 }
 
+/**
+ * Pin store over IndexedDB (the browser default): database `keyline-sbrp`, object store `pins`,
+ * values are the 32 raw key bytes. Survives reloads like localStorage but is not readable by
+ * synchronous scripts, and works in workers.
+ */
+export class IndexedDbPinStore {
+  /** @param {IDBFactory} [factory] @param {string} [dbName] */
+  constructor(factory = globalThis.indexedDB, dbName = IndexedDbPinStore.DB_NAME) {
+    if (!factory) throw err('invalid_argument', 'no IndexedDB available; pass a pin store');
+    this.factory = factory;
+    this.dbName = dbName;
+    this._db = null;
+  }
+  _open() {
+    this._db ??= new Promise((resolve, reject) => {
+      const req = this.factory.open(this.dbName, 1);
+      req.onupgradeneeded = () => req.result.createObjectStore(IndexedDbPinStore.STORE);
+      req.onsuccess = () => resolve(req.result);
+      req.onerror = () => reject(err('pin_store', `cannot open IndexedDB ${this.dbName}: ${req.error?.message}`));
+      req.onblocked = () => reject(err('pin_store', `IndexedDB ${this.dbName} is blocked by another tab`));
+    });
+    return this._db;
+  }
+  async _tx(mode, run) {
+    const db = await this._open();
+    return new Promise((resolve, reject) => {
+      const tx = db.transaction(IndexedDbPinStore.STORE, mode);
+      const req = run(tx.objectStore(IndexedDbPinStore.STORE));
+      tx.oncomplete = () => resolve(req.result);
+      tx.onerror = tx.onabort = () => reject(err('pin_store', `IndexedDB ${mode}: ${tx.error?.message}`));
+    });
+  }
+  async get(key) {
+    const v = await this._tx('readonly', (s) => s.get(key));
+    if (!(v instanceof Uint8Array) && !(v instanceof ArrayBuffer)) return null;
+    const b = new Uint8Array(v);
+    return b.length === 32 ? Uint8Array.from(b) : null;
+  }
+  async set(key, pub) {
+    await this._tx('readwrite', (s) => s.put(Uint8Array.from(pub), key));
+  }
+  async delete(key) {
+    await this._tx('readwrite', (s) => s.delete(key));
+  }
+  /** Removes every pin (tests, "forget all daemons"). */
+  async clear() {
+    await this._tx('readwrite', (s) => s.clear());
+  }
+}
+IndexedDbPinStore.DB_NAME = 'keyline-sbrp';
+IndexedDbPinStore.STORE = 'pins';
+
 /** The pin key for a daemon at a relay origin. */
 export const pinKey = (relayOrigin, daemonId) => `${relayOrigin}|${daemonId}`;
 
+/** IndexedDB in browsers, memory elsewhere (Node); pass `trust.store` to choose. */
 function defaultStore() {
   try {
-    if (globalThis.localStorage) return new LocalStoragePinStore(globalThis.localStorage);
+    if (globalThis.indexedDB) return new IndexedDbPinStore(globalThis.indexedDB);
   } catch {
-    // localStorage may throw (opaque origins, disabled storage)
+    // IndexedDB may be unavailable (opaque origins, disabled storage)
   }
   return new MemoryPinStore();
 }

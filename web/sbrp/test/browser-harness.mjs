@@ -112,16 +112,24 @@ export async function runPageScenario({ context, pageOrigin, cfg, onRotate, time
 }
 
 /** Asserts the in-page scenario's results; returns the steps by name. */
-export function checkScenario(result, { expectRotated }) {
+export function checkScenario(result, { expectRotated, expectFsRead = false }) {
   assert.ok(!result.error, `page error: ${JSON.stringify(result.error)}`);
   const by = Object.fromEntries(result.steps.map((s) => [s.name, s]));
   assert.match(by.connected.fingerprint, /^SHA256:([0-9A-F]{2}:){31}[0-9A-F]{2}$/);
-  assert.match(by.connected.pinnedHex, /^[0-9a-f]{64}$/, 'TOFU pin stored in localStorage');
+  assert.match(by.connected.pinnedHex, /^[0-9a-f]{64}$/, 'TOFU pin stored in IndexedDB');
   assert.ok(by.connected.peerCaps.includes('keyline.chunk/1'));
   assert.equal(by.info.daemonId, result.cfgDaemonId, '$sideband/info names the daemon');
   assert.equal(by.echo_small.ok, true);
   assert.equal(by.echo_1mib.ok, true);
   assert.equal(by.echo_1mib.length, 1024 * 1024);
+  if (expectFsRead) {
+    const f = by.fs_read;
+    assert.ok(f, 'fs.read step ran');
+    assert.equal(f.truncated, false, 'fs.read returned the whole file');
+    assert.equal(f.size, f.expectedSize);
+    assert.equal(f.length, f.expectedSize);
+    assert.equal(f.sha256, f.expectedSha256, 'fs.read content byte for byte');
+  }
   assert.equal(by.pin_matches.same, true);
   const k = by.key_changed;
   assert.equal(k.rejected, true, 'changed key must be refused');

@@ -14,9 +14,11 @@
 //    base64url); `keyline sbrp daemon` prints {"daemon_id","relay","identity"}.
 //  * The page is served from a local HTTP server that also proxies POST /v1/sessions to the
 //    relay (the keyline relay sends no CORS headers); the WebSocket goes to the relay directly.
-//  * In the page: connect (TOFU pin in localStorage), echo a small value and 1 MiB, reconnect
-//    with the pin, then pre-seed a different pin and expect identity_key_changed with both
-//    fingerprints.
+//  * Optional SBRP_FS_READ=PATH:SIZE:SHA256HEX: the daemon exposes a file at PATH (relative to its
+//    exposed directory) and the page reads it with `$sideband/fs.read`, byte for byte.
+//  * In the page: connect (TOFU pin in IndexedDB), echo a small value and 1 MiB, read the file,
+//    reconnect with the pin, then pre-seed a different pin and expect identity_key_changed with
+//    both fingerprints.
 // Exit codes: 0 pass, 1 fail, 3 not configured (env vars missing).
 
 import { spawn } from 'node:child_process';
@@ -41,6 +43,8 @@ Optional:
   SBRP_ECHO_METHOD        RPC method to call (default $sideband/echo)
   SBRP_CHROMIUM           browser binary (default /usr/bin/chromium)
   SBRP_READY_TIMEOUT_MS   wait for each ready line (default 60000)
+  SBRP_FS_READ            PATH:SIZE:SHA256HEX of a file the daemon exposes; the page reads it
+                          with $sideband/fs.read and compares byte for byte
 Self-test against the Node mock: node test/e2e.mjs --mock
 `);
   process.exit(3);
@@ -133,6 +137,12 @@ async function main() {
     if (typeof daemonId !== 'string' || !daemonId) throw new Error(`daemon ready line has no daemon_id: ${JSON.stringify(d)}`);
     expectFp = expectedFingerprint(d);
   }
+  let fsRead = null;
+  if (process.env.SBRP_FS_READ) {
+    const [path, size, sha256Hex] = process.env.SBRP_FS_READ.split(':');
+    if (!path || !/^[0-9]+$/.test(size ?? '') || !/^[0-9a-f]{64}$/.test(sha256Hex ?? '')) throw new Error('SBRP_FS_READ must be PATH:SIZE:SHA256HEX');
+    fsRead = { path, size: Number(size), sha256Hex };
+  }
   const site = await startStaticServer({ proxyRelay: relayUrl });
   const browser = await launchChromium();
   let passed = 0;
@@ -141,16 +151,16 @@ async function main() {
     const { result, console: lines } = await runPageScenario({
       context: browser.context,
       pageOrigin: site.origin,
-      cfg: { relay: site.origin, daemonId, echoMethod: process.env.SBRP_ECHO_METHOD ?? '$sideband/echo', keyChange: 'seed-pin' },
+      cfg: { relay: site.origin, daemonId, echoMethod: process.env.SBRP_ECHO_METHOD ?? '$sideband/echo', keyChange: 'seed-pin', fsRead },
     });
     for (const s of result.steps ?? []) process.stdout.write(`step ${s.name} ${JSON.stringify({ ...s, name: undefined, message: undefined })}\n`);
     try {
-      const by = checkScenario(result, { expectRotated: false });
+      const by = checkScenario(result, { expectRotated: false, expectFsRead: fsRead !== null });
       if (expectFp) {
         if (by.connected.fingerprint !== expectFp) throw new Error(`fingerprint ${by.connected.fingerprint} ≠ daemon's ${expectFp}`);
       }
       passed++;
-      process.stdout.write('ok - chromium e2e: handshake, echo small + 1 MiB, TOFU pin, changed key\n');
+      process.stdout.write(`ok - chromium e2e: handshake, echo small + 1 MiB${fsRead ? `, fs.read ${fsRead.size} B` : ''}, TOFU pin (IndexedDB), changed key\n`);
     } catch (e) {
       failed++;
       process.stdout.write(`not ok - chromium e2e: ${e.message}\n`);

@@ -1,8 +1,12 @@
 // In-page scenario for the Chromium tests. Exposes window.sbrpScenario(cfg) → results object.
 // cfg: {relay, daemonId, echoMethod, keyChange: 'rotate' | 'seed-pin', bigBytes}
 //   'rotate'   — calls window.sbrpRotateKey() (exposed by the Node side) to change the daemon key
-//   'seed-pin' — writes a different key into the localStorage pin (works with any daemon)
-import { connect, LocalStoragePinStore, pinKey, fingerprint, bytes } from '/src/index.js';
+//   'seed-pin' — writes a different key into the IndexedDB pin (works with any daemon)
+// cfg.fsRead: {path, sha256Hex, size} — also reads that file through `$sideband/fs.read`
+import { connect, IndexedDbPinStore, pinKey, fingerprint, bytes } from '/src/index.js';
+
+const b64decode = (s) => Uint8Array.from(atob(s), (c) => c.charCodeAt(0));
+const sha256Hex = async (b) => bytes.toHex(new Uint8Array(await crypto.subtle.digest('SHA-256', b)));
 
 const log = (m) => {
   document.getElementById('log').textContent += m + '\n';
@@ -15,14 +19,17 @@ async function scenario(cfg) {
     log(`${name} ${JSON.stringify(data)}`);
   };
   const echo = cfg.echoMethod ?? '$sideband/echo';
-  localStorage.clear();
-  const store = new LocalStoragePinStore(localStorage);
+  const store = new IndexedDbPinStore();
+  await store.clear();
   const key = pinKey(new URL(cfg.relay).origin, cfg.daemonId);
+  const pinnedHex = async () => {
+    const p = await store.get(key);
+    return p ? bytes.toHex(p) : null;
+  };
 
-  // 1. first contact: TOFU pin in localStorage (default trust, default store)
+  // 1. first contact: TOFU pin in IndexedDB (default trust, default store)
   const s = await connect({ relay: cfg.relay, daemonId: cfg.daemonId });
-  const pinned = localStorage.getItem('keyline.sbrp.pin:' + key);
-  step('connected', { fingerprint: s.fingerprint, pinnedHex: pinned, peerCaps: s.peer.caps, isSecureContext });
+  step('connected', { fingerprint: s.fingerprint, pinnedHex: await pinnedHex(), peerCaps: s.peer.caps, isSecureContext });
   const info = await s.call('$sideband/info');
   step('info', { daemonId: info?.daemonId, implementation: info?.implementation });
   const small = await s.call(echo, { hello: 'wörld', n: 42 });
@@ -32,6 +39,21 @@ async function scenario(cfg) {
   const t0 = performance.now();
   const bigBack = await s.call(echo, big);
   step('echo_1mib', { ok: bigBack === big, length: bigBack.length, ms: Math.round(performance.now() - t0) });
+  if (cfg.fsRead) {
+    const t1 = performance.now();
+    const r = await s.call('$sideband/fs.read', { path: cfg.fsRead.path });
+    const content = r.encoding === 'base64' ? b64decode(r.content) : new TextEncoder().encode(r.content);
+    step('fs_read', {
+      encoding: r.encoding,
+      size: r.size,
+      truncated: r.truncated,
+      length: content.length,
+      sha256: await sha256Hex(content),
+      expectedSha256: cfg.fsRead.sha256Hex,
+      expectedSize: cfg.fsRead.size,
+      ms: Math.round(performance.now() - t1),
+    });
+  }
   s.close();
 
   // 2. second contact: pin matches
@@ -45,7 +67,7 @@ async function scenario(cfg) {
     await window.sbrpRotateKey();
   } else {
     const other = bytes.fromHex(cfg.otherKeyHex ?? 'fc51cd8e6218a1a38da47ed00230f0580816ed13ba3303ac5deb911548908025');
-    store.set(key, other);
+    await store.set(key, other);
     expectedPinned = fingerprint(other);
   }
   try {
@@ -61,7 +83,7 @@ async function scenario(cfg) {
       receivedFingerprint: e.receivedFingerprint,
       expectedPinned,
       message: e.message,
-      pinAfter: localStorage.getItem('keyline.sbrp.pin:' + key),
+      pinAfter: await pinnedHex(),
     });
   }
   return out;

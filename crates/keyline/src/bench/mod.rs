@@ -4,10 +4,13 @@
 mod http;
 mod kps;
 mod measure;
+mod relay;
 mod shs;
 mod signer;
 
 use serde_json::json;
+
+pub(crate) use relay::Hop;
 
 use crate::cli::{BenchArea, BenchArgs};
 use crate::error::Result;
@@ -55,6 +58,9 @@ fn round(x: f64) -> f64 {
 }
 
 pub(crate) fn run(args: BenchArgs, json: bool) -> Result<()> {
+    if let Some(hop) = args.hop {
+        return relay::serve_hop(hop);
+    }
     let timing = match args.area {
         BenchArea::Shs => format!(
             "thread CPU time, {} interleaved rounds, medians",
@@ -65,6 +71,10 @@ pub(crate) fn run(args: BenchArgs, json: bool) -> Result<()> {
         }
         BenchArea::Http => format!(
             "verification: thread CPU time, {} interleaved rounds; end to end: wall clock; medians",
+            measure::rounds(args.quick)
+        ),
+        BenchArea::Relay => format!(
+            "transport: wall clock, relay and raw hop in child processes, interleaved rounds, medians; AEAD: thread CPU time, {} rounds",
             measure::rounds(args.quick)
         ),
         BenchArea::Signer => format!(
@@ -112,5 +122,6 @@ pub(crate) fn run(args: BenchArgs, json: bool) -> Result<()> {
         BenchArea::Kps => kps::run(args.quick, &print),
         BenchArea::Http => http::run(args.quick, &print),
         BenchArea::Signer => signer::run(args.quick, &print),
+        BenchArea::Relay => relay::run(args.quick, &print),
     }
 }

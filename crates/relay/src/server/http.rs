@@ -292,6 +292,7 @@ pub(super) async fn relay_endpoint(
     let upgrade = upgrade
         .max_message_size(limits.max_message)
         .max_frame_size(limits.max_message)
+        .read_buffer_size(limits.read_buffer)
         .write_buffer_size(0)
         .max_write_buffer_size(write_buffer.saturating_mul(2));
     let task_shared = shared.clone();

@@ -984,8 +984,9 @@ impl Runner {
     }
 }
 
-/// Reconnect delay for `attempt` (from 1): `initial` doubling to `max`, ±20 % jitter.
-fn backoff(attempt: u32, initial: Duration, max: Duration) -> Duration {
+/// Reconnect delay for `attempt` (from 1): `initial` doubling to `max`, ±20 % jitter
+/// ([`limits::RECONNECT_JITTER_PERCENT`]). Also for callers retrying the first connection.
+pub fn backoff(attempt: u32, initial: Duration, max: Duration) -> Duration {
     let shift = attempt.saturating_sub(1).min(16);
     let base = initial.saturating_mul(1u32 << shift).min(max);
     let mut r = [0u8; 4];

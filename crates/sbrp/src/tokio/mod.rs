@@ -103,7 +103,7 @@ use std::time::Duration;
 use serde_json::Value;
 
 pub use client::{Client, ClientConfig, ClientSession, Trust, sid_from_url};
-pub use daemon::{Daemon, DaemonConfig, DaemonSession, DaemonStatus, Incoming, Request};
+pub use daemon::{Daemon, DaemonConfig, DaemonSession, DaemonStatus, Incoming, Request, backoff};
 
 use crate::error::{Error, Result, SbpCode};
 use crate::proto::rpc::{Cid, Envelope};
