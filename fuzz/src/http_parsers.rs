@@ -32,7 +32,10 @@ pub fn http_parsers(data: &[u8]) {
                 }
             }
             if let Some(nonce) = keyline_http::profile::sig1_nonce(&text) {
-                assert!(keyline_http::nonce::decode_nonce(&nonce).is_ok(), "{text:?}");
+                assert!(
+                    keyline_http::nonce::decode_nonce(&nonce).is_ok(),
+                    "{text:?}"
+                );
             }
         }
         1 => {

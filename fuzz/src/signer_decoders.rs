@@ -100,7 +100,10 @@ fn nostr_decoders(data: &[u8]) {
             }
             Err(err) => {
                 if let Some(reply) = Response::for_invalid_request(&err) {
-                    assert!(matches!(err, Error::Nip46InvalidRequest { id: Some(_), .. }));
+                    assert!(matches!(
+                        err,
+                        Error::Nip46InvalidRequest { id: Some(_), .. }
+                    ));
                     Response::parse(&reply.to_json()).expect("reply parses");
                 }
             }
@@ -115,9 +118,9 @@ fn nostr_decoders(data: &[u8]) {
             one[31] = 1;
             // Any valid peer: the x-only key of 1·G.
             let peer = [
-                0x79, 0xbe, 0x66, 0x7e, 0xf9, 0xdc, 0xbb, 0xac, 0x55, 0xa0, 0x62, 0x95, 0xce,
-                0x87, 0x0b, 0x07, 0x02, 0x9b, 0xfc, 0xdb, 0x2d, 0xce, 0x28, 0xd9, 0x59, 0xf2,
-                0x81, 0x5b, 0x16, 0xf8, 0x17, 0x98,
+                0x79, 0xbe, 0x66, 0x7e, 0xf9, 0xdc, 0xbb, 0xac, 0x55, 0xa0, 0x62, 0x95, 0xce, 0x87,
+                0x0b, 0x07, 0x02, 0x9b, 0xfc, 0xdb, 0x2d, 0xce, 0x28, 0xd9, 0x59, 0xf2, 0x81, 0x5b,
+                0x16, 0xf8, 0x17, 0x98,
             ];
             let shared = SharedX::from_secret(&one, &peer).expect("valid keys");
             let _ = nip04::decrypt(&shared, text);
@@ -125,7 +128,10 @@ fn nostr_decoders(data: &[u8]) {
         }
         _ => {
             if let Ok(uri) = BunkerUri::parse(text) {
-                assert_eq!(BunkerUri::parse(&uri.to_uri()).expect("own URI parses"), uri);
+                assert_eq!(
+                    BunkerUri::parse(&uri.to_uri()).expect("own URI parses"),
+                    uri
+                );
             }
             if let Ok(uri) = NostrConnectUri::parse(text) {
                 assert_eq!(

@@ -6,8 +6,8 @@ use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::path::PathBuf;
 
 use keyline_shs_fuzz::{
-    TARGETS, boxstream_decoder, core_parsers, http_parsers, kps_parsers, shs_client_messages,
-    shs_server_messages, signer_decoders,
+    TARGETS, boxstream_decoder, core_parsers, http_parsers, kps_parsers, relay_tokens,
+    shs_client_messages, shs_server_messages, signer_decoders,
 };
 use proptest::prelude::*;
 
@@ -68,6 +68,35 @@ proptest! {
         let mut input = vec![selector];
         input.extend_from_slice(&bytes);
         signer_decoders(&input);
+    }
+
+    /// Signed header + claims JSON built from random fields, so the claim checks run.
+    #[test]
+    fn relay_tokens_random_claims(
+        typ in prop::sample::select(vec!["sbrp-relay+jwt", "JWT", ""]),
+        role in prop::sample::select(vec!["daemon", "client", "admin"]),
+        exp in any::<i64>(),
+        iat in any::<i64>(),
+        sid in ".{0,14}",
+        did in ".{0,10}",
+    ) {
+        let header = serde_json::json!({"alg": "EdDSA", "typ": typ, "kid": "relay-test-1"}).to_string();
+        let claims = serde_json::json!({
+            "iss": "https://issuer.keyline.test", "aud": "sideband-relay", "region": "test-1",
+            "iat": iat, "exp": exp, "ver": 1, "role": role, "did": did, "sub": "x", "sid": sid,
+        }).to_string();
+        let mut input = vec![1];
+        input.extend_from_slice(&(header.len() as u16).to_le_bytes());
+        input.extend_from_slice(header.as_bytes());
+        input.extend_from_slice(claims.as_bytes());
+        relay_tokens(&input);
+    }
+
+    #[test]
+    fn relay_tokens_random_text(text in ".{0,400}") {
+        let mut input = vec![0];
+        input.extend_from_slice(text.as_bytes());
+        relay_tokens(&input);
     }
 
     #[test]

@@ -225,10 +225,42 @@ fn boxstream_seeds(out: &mut Vec<Seed>) {
     add("empty".into(), Vec::new());
 }
 
+/// `seeds/relay_tokens/`: every token of `sbrp/sbrp-v1-vectors.json` `jwt.cases` as presented
+/// (selector 0), and its header and claims re-signed by the entry point (selector 1).
+fn relay_token_seeds(out: &mut Vec<Seed>) {
+    use base64::Engine as _;
+    let path = vectors_dir().join("../sbrp/sbrp-v1-vectors.json");
+    let text = fs::read_to_string(&path)
+        .unwrap_or_else(|e| panic!("vector file {} missing: {e}", path.display()));
+    let vectors: Value = serde_json::from_str(&text).expect("vector file is JSON");
+    for case in list(&vectors["jwt"]["cases"]) {
+        let name = case["name"].as_str().expect("name");
+        let token = case["token"].as_str().expect("token");
+        out.push(Seed {
+            target: "relay_tokens",
+            name: format!("{name}_raw"),
+            data: cat(&[&[0], token.as_bytes()]),
+        });
+        let parts: Vec<&str> = token.split('.').collect();
+        let decode = |s: &str| base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(s);
+        if let [header, claims, _] = parts[..]
+            && let (Ok(header), Ok(claims)) = (decode(header), decode(claims))
+        {
+            let len = u16::try_from(header.len()).expect("short header");
+            out.push(Seed {
+                target: "relay_tokens",
+                name: format!("{name}_signed"),
+                data: cat(&[&[1], &len.to_le_bytes(), &header, &claims]),
+            });
+        }
+    }
+}
+
 fn all_seeds() -> Vec<Seed> {
     let mut seeds = Vec::new();
     handshake_seeds(&mut seeds);
     boxstream_seeds(&mut seeds);
+    relay_token_seeds(&mut seeds);
     seeds
 }
 

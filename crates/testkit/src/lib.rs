@@ -91,7 +91,21 @@ pub fn interop_required() -> bool {
 /// The `interop/` folder if its Node peers are installed and `node` runs; otherwise `None`
 /// after printing why. Panics instead when [`interop_required`].
 pub fn interop_peers() -> Option<PathBuf> {
-    let dir = project_root().join("interop");
+    node_package("interop", false)
+}
+
+/// The Chromium binary the browser tests use (`KEYLINE_CHROMIUM`, default Debian's).
+pub fn chromium() -> PathBuf {
+    std::env::var_os("KEYLINE_CHROMIUM")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from("/usr/bin/chromium"))
+}
+
+/// The Node package at `relative` (from the project root) if its `node_modules` is installed,
+/// `node` runs and — with `needs_chromium` — [`chromium`] exists; otherwise `None` after
+/// printing why. Panics instead when [`interop_required`].
+pub fn node_package(relative: &str, needs_chromium: bool) -> Option<PathBuf> {
+    let dir = project_root().join(relative);
     let problem = if !dir.join("node_modules").is_dir() {
         Some(format!(
             "{} has no node_modules (run `npm ci` there)",
@@ -103,6 +117,11 @@ pub fn interop_peers() -> Option<PathBuf> {
         .is_err()
     {
         Some("`node` is not installed".to_string())
+    } else if needs_chromium && !chromium().exists() {
+        Some(format!(
+            "{} does not exist (Debian `chromium`)",
+            chromium().display()
+        ))
     } else {
         None
     };
