@@ -80,6 +80,7 @@ pub mod error;
 pub mod identity;
 pub mod limits;
 mod quic;
+pub mod webrtc;
 
 pub use address::{Address, parse_address};
 pub use certhash::{Certhash, parse_certhash};

@@ -97,6 +97,7 @@
 #![cfg_attr(not(test), deny(clippy::unwrap_used))]
 
 pub mod bip340;
+pub mod bunker;
 pub mod ceremony;
 mod codec;
 pub mod descriptor;

@@ -1,0 +1,9 @@
+//! KPS over WebRTC (spec §6–§12): ICE-lite, DTLS, SCTP data channels on the listener's port.
+//!
+//! * [`proto`] — the sans-IO engine: wire v1 framing, control messages, HELLO, credit flow
+//!   control and the stream state machine, shared by the server and the Rust client.
+//! * `peer` (feature `webrtc`) — the str0m `Rtc` of either role, set up through str0m's direct API (no SDP).
+
+#[cfg(feature = "webrtc")]
+pub mod peer;
+pub mod proto;

@@ -1,0 +1,1 @@
+//! Sans-IO WebRTC engine for KPS (work in progress).

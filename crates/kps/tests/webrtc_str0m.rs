@@ -1,0 +1,257 @@
+//! str0m as KPS's WebRTC transport (spec §6, §7, §16.3), before the engine is wired in: an
+//! ICE-lite server and a controlling client, both set up through str0m's direct API (no SDP),
+//! over real loopback UDP sockets. Same credentials on both halves (spec §6.1), the server
+//! presents the KPS identity certificate, the client pins its fingerprint to the certhash.
+//!
+//! What this establishes: DTLS + SCTP come up; the negotiated channels 0 and 1 open on both
+//! sides; a DCEP channel opened by the client arrives at the server (even id) and echoes; a
+//! client pinned to another certhash never connects.
+#![cfg(feature = "webrtc")]
+
+use std::collections::HashMap;
+use std::net::{SocketAddr, UdpSocket};
+use std::time::{Duration, Instant};
+
+use keyline_kps::Identity;
+use keyline_kps::webrtc::peer;
+use sha2::{Digest, Sha256};
+use str0m::channel::ChannelId;
+use str0m::net::{Protocol, Receive};
+use str0m::{Event, Input, Output, Rtc};
+
+/// A peer: its `Rtc`, its socket and what it has seen.
+struct Peer {
+    rtc: Rtc,
+    socket: UdpSocket,
+    addr: SocketAddr,
+    deadline: Instant,
+    connected: bool,
+    opened: Vec<(u16, String)>,
+    data: Vec<(u16, Vec<u8>)>,
+    ids: HashMap<ChannelId, u16>,
+}
+
+fn creds(digest: &[u8; 32], ufrag: &str) -> peer::Credentials {
+    use base64::Engine as _;
+    use hmac::{KeyInit, Mac};
+    let mut mac = hmac::Hmac::<Sha256>::new_from_slice(digest).unwrap();
+    mac.update(b"kps-ice-pwd-v1:");
+    mac.update(ufrag.as_bytes());
+    peer::Credentials {
+        ufrag: ufrag.to_owned(),
+        pwd: base64::engine::general_purpose::STANDARD_NO_PAD.encode(mac.finalize().into_bytes()),
+    }
+}
+
+fn sha256(bytes: &[u8]) -> [u8; 32] {
+    Sha256::digest(bytes).into()
+}
+
+fn socket() -> (UdpSocket, SocketAddr) {
+    let socket = UdpSocket::bind("127.0.0.1:0").unwrap();
+    socket.set_nonblocking(true).unwrap();
+    let addr = socket.local_addr().unwrap();
+    (socket, addr)
+}
+
+fn server(identity: &Identity, ufrag: &str) -> Peer {
+    let digest = sha256(identity.cert_der());
+    let now = Instant::now();
+    let (socket, addr) = socket();
+    let rtc = peer::server_rtc(identity, &creds(&digest, ufrag), addr, now).unwrap();
+    Peer::new(rtc, socket, addr, now)
+}
+
+fn client(pinned: &[u8; 32], ufrag: &str, server: SocketAddr) -> Peer {
+    let now = Instant::now();
+    let (socket, addr) = socket();
+    let rtc = peer::client_rtc(pinned, &creds(pinned, ufrag), addr, server, now).unwrap();
+    Peer::new(rtc, socket, addr, now)
+}
+
+impl Peer {
+    fn new(rtc: Rtc, socket: UdpSocket, addr: SocketAddr, now: Instant) -> Peer {
+        Peer {
+            rtc,
+            socket,
+            addr,
+            deadline: now,
+            connected: false,
+            opened: Vec::new(),
+            data: Vec::new(),
+            ids: HashMap::new(),
+        }
+    }
+
+    /// Drains outputs (sending transmits) until the next timeout.
+    fn drain(&mut self) {
+        loop {
+            match self.rtc.poll_output() {
+                Ok(Output::Timeout(t)) => {
+                    self.deadline = t;
+                    return;
+                }
+                Ok(Output::Transmit(t)) => {
+                    let _ = self.socket.send_to(&t.contents, t.destination);
+                }
+                Ok(Output::Event(event)) => match event {
+                    Event::Connected => self.connected = true,
+                    Event::ChannelOpen(id, label) => {
+                        let sid = self
+                            .rtc
+                            .direct_api()
+                            .sctp_stream_id_by_channel_id(id)
+                            .unwrap_or(u16::MAX);
+                        self.ids.insert(id, sid);
+                        self.opened.push((sid, label));
+                    }
+                    Event::ChannelData(d) => {
+                        let sid = self.ids.get(&d.id).copied().unwrap_or(u16::MAX);
+                        self.data.push((sid, d.data.to_vec()));
+                    }
+                    _ => {}
+                },
+                Err(e) => panic!("poll_output: {e}"),
+            }
+        }
+    }
+
+    /// Feeds every datagram waiting on the socket, then a timeout if one is due.
+    fn pump(&mut self) {
+        let mut buf = [0u8; 2048];
+        while let Ok((n, source)) = self.socket.recv_from(&mut buf) {
+            let input = Input::Receive(
+                Instant::now(),
+                Receive {
+                    proto: Protocol::Udp,
+                    source,
+                    destination: self.addr,
+                    contents: buf[..n].try_into().unwrap(),
+                },
+            );
+            if self.rtc.accepts(&input) {
+                let _ = self.rtc.handle_input(input);
+            }
+            self.drain();
+        }
+        let now = Instant::now();
+        if now >= self.deadline {
+            let _ = self.rtc.handle_input(Input::Timeout(now));
+            self.drain();
+        }
+    }
+
+    fn channel_by_sid(&self, sid: u16) -> Option<ChannelId> {
+        self.ids.iter().find(|(_, s)| **s == sid).map(|(id, _)| *id)
+    }
+}
+
+/// Runs both peers until `done` or the time limit.
+fn run(
+    a: &mut Peer,
+    b: &mut Peer,
+    limit: Duration,
+    mut done: impl FnMut(&mut Peer, &mut Peer) -> bool,
+) -> bool {
+    a.drain();
+    b.drain();
+    let end = Instant::now() + limit;
+    while Instant::now() < end {
+        a.pump();
+        b.pump();
+        if done(a, b) {
+            return true;
+        }
+        std::thread::sleep(Duration::from_micros(200));
+    }
+    false
+}
+
+#[test]
+fn a_pinned_client_connects_opens_a_stream_channel_and_echoes() {
+    let identity = Identity::generate().unwrap();
+    let digest = sha256(identity.cert_der());
+    let mut srv = server(&identity, "0123456789abcdef");
+    let mut cli = client(&digest, "0123456789abcdef", srv.addr);
+    let up = run(&mut cli, &mut srv, Duration::from_secs(10), |c, s| {
+        c.connected && s.connected && c.opened.len() >= 2 && s.opened.len() >= 2
+    });
+    assert!(up, "client {:?} / server {:?}", cli.opened, srv.opened);
+    let mut reserved: Vec<u16> = srv.opened.iter().map(|(sid, _)| *sid).collect();
+    reserved.sort();
+    assert_eq!(
+        reserved,
+        [0, 1],
+        "negotiated channels 0 and 1 open on the server"
+    );
+
+    // The client opens a stream channel (DCEP); the server sees it with an even id.
+    let stream = cli
+        .rtc
+        .direct_api()
+        .create_data_channel(peer::stream_channel("kps-1"));
+    cli.drain();
+    let opened = run(&mut cli, &mut srv, Duration::from_secs(5), |_, s| {
+        s.opened.len() >= 3
+    });
+    assert!(opened, "server saw {:?}", srv.opened);
+    let (sid, _) = srv.opened[2].clone();
+    assert_eq!(sid % 2, 0, "client-opened stream ids are even (RFC 8832)");
+    // Wait for the client's open before writing.
+    assert!(run(&mut cli, &mut srv, Duration::from_secs(5), |c, _| c
+        .ids
+        .contains_key(&stream)));
+    assert!(
+        cli.rtc
+            .channel(stream)
+            .unwrap()
+            .write(true, b"hello kps")
+            .unwrap()
+    );
+    cli.drain();
+    assert!(run(&mut cli, &mut srv, Duration::from_secs(5), |_, s| !s
+        .data
+        .is_empty()));
+    assert_eq!(srv.data[0], (sid, b"hello kps".to_vec()));
+    let back = srv.channel_by_sid(sid).unwrap();
+    assert!(
+        srv.rtc
+            .channel(back)
+            .unwrap()
+            .write(true, b"hello kps")
+            .unwrap()
+    );
+    srv.drain();
+    assert!(run(&mut cli, &mut srv, Duration::from_secs(5), |c, _| !c
+        .data
+        .is_empty()));
+    assert_eq!(cli.data[0].1, b"hello kps");
+
+    // Control channel 0 carries data both ways too.
+    let control = srv.channel_by_sid(0).unwrap();
+    assert!(
+        srv.rtc
+            .channel(control)
+            .unwrap()
+            .write(true, &[0x05; 26])
+            .unwrap()
+    );
+    srv.drain();
+    assert!(run(&mut cli, &mut srv, Duration::from_secs(5), |c, _| c
+        .data
+        .iter()
+        .any(|(s, _)| *s == 0)));
+}
+
+#[test]
+fn a_client_pinned_to_another_certhash_never_connects() {
+    let identity = Identity::generate().unwrap();
+    let other = sha256(Identity::generate().unwrap().cert_der());
+    let mut srv = server(&identity, "fedcba9876543210");
+    let mut cli = client(&other, "fedcba9876543210", srv.addr);
+    let up = run(&mut cli, &mut srv, Duration::from_secs(4), |c, _| {
+        c.connected
+    });
+    assert!(!up, "a wrong pin must not connect");
+    assert!(cli.opened.is_empty() && srv.data.is_empty());
+}

@@ -1,0 +1,1 @@
+//! Bunker: embedded (work in progress).

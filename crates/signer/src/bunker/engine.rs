@@ -1,0 +1,1 @@
+//! Bunker: engine (work in progress).

@@ -1,0 +1,1 @@
+//! Bunker: policy (work in progress).

@@ -1,0 +1,1 @@
+//! Bunker: pool (work in progress).

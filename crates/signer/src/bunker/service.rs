@@ -1,0 +1,1 @@
+//! Bunker: service (work in progress).

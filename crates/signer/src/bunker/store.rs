@@ -1,0 +1,1 @@
+//! Bunker: store (work in progress).
