@@ -255,3 +255,54 @@ fn a_client_pinned_to_another_certhash_never_connects() {
     assert!(!up, "a wrong pin must not connect");
     assert!(cli.opened.is_empty() && srv.data.is_empty());
 }
+
+/// Raw str0m data-channel throughput over loopback (no KPS framing or credit), the ceiling the
+/// WebRTC transport works under. Not an assertion: prints Mbit/s. Run with
+/// `cargo test --release -p keyline-kps --test webrtc_str0m -- --ignored --nocapture`.
+#[test]
+#[ignore = "measurement"]
+fn raw_channel_throughput() {
+    let identity = Identity::generate().unwrap();
+    let digest = sha256(identity.cert_der());
+    let mut srv = server(&identity, "00112233aabbccdd");
+    let mut cli = client(&digest, "00112233aabbccdd", srv.addr);
+    assert!(run(&mut cli, &mut srv, Duration::from_secs(10), |c, s| {
+        c.connected && s.connected && c.opened.len() >= 2 && s.opened.len() >= 2
+    }));
+    let stream = cli
+        .rtc
+        .direct_api()
+        .create_data_channel(peer::stream_channel("bulk"));
+    cli.drain();
+    assert!(run(&mut cli, &mut srv, Duration::from_secs(5), |c, s| {
+        c.ids.contains_key(&stream) && s.opened.len() >= 3
+    }));
+    let chunk = vec![0x42u8; 16 * 1024];
+    let total: usize = 64 << 20;
+    let (mut sent, started) = (0usize, Instant::now());
+    let mut received = 0usize;
+    while received < total && started.elapsed() < Duration::from_secs(60) {
+        while sent < total
+            && cli
+                .rtc
+                .channel(stream)
+                .unwrap()
+                .write(true, &chunk)
+                .unwrap()
+        {
+            sent += chunk.len();
+            cli.drain();
+        }
+        cli.drain();
+        cli.pump();
+        srv.pump();
+        received += srv.data.drain(..).map(|(_, d)| d.len()).sum::<usize>();
+    }
+    let secs = started.elapsed().as_secs_f64();
+    eprintln!(
+        "raw str0m channel: {} MiB in {secs:.2} s = {:.0} Mbit/s",
+        received >> 20,
+        received as f64 * 8.0 / secs / 1e6
+    );
+    assert_eq!(received, total);
+}
