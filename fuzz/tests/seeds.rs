@@ -351,7 +351,7 @@ fn write_signer_seeds() {
     std::fs::create_dir_all(&dir).expect("seed dir");
     let mut rng = keyline_signer::OsRng;
     let (public, shares) = local::dkg(2, 3, &mut rng).expect("dkg");
-    let mut write = |name: &str, selector: u8, bytes: &[u8]| {
+    let write = |name: &str, selector: u8, bytes: &[u8]| {
         let mut data = vec![selector];
         data.extend_from_slice(bytes);
         std::fs::write(dir.join(name), data).expect("write seed");

@@ -738,7 +738,9 @@ async fn grace_period_expires_paused_sessions_and_non_resumable_reconnect_expire
 #[tokio::test]
 async fn slow_consumer_gets_backpressure_and_others_continue() {
     let server = Server::start(limits(|l| {
-        l.send_queue_frames = 4;
+        // The byte bound trips first for the slow client (four 65 kB frames); the frame bound
+        // stays at its default so the daemon's queue holds the relay's per-frame
+        // `session_not_found` answers to what it sent after the session ended (spec §7 step 9).
         l.send_queue_bytes = 256 * 1024;
         l.frames_per_second = 0;
     }))
@@ -756,11 +758,30 @@ async fn slow_consumer_gets_backpressure_and_others_continue() {
         .await
         .ws();
     expect_alive(&mut fast).await;
-    // The slow client stops reading; the daemon floods it.
+    // The slow client stops reading; the daemon floods it. The daemon keeps reading, as a
+    // real daemon does: what the relay says about frames it sent after the session ended
+    // (with a 4-frame queue) must not make the daemon a slow consumer itself.
+    let (mut daemon_tx, mut daemon_rx) = futures_util::StreamExt::split(daemon);
+    let (frames_tx, mut frames) = tokio::sync::mpsc::unbounded_channel();
+    let reader = tokio::spawn(async move {
+        while let Some(m) = futures_util::StreamExt::next(&mut daemon_rx).await {
+            let Ok(message) = m else { break };
+            if let tokio_tungstenite::tungstenite::Message::Binary(bytes) = message
+                && frames_tx.send(bytes).is_err()
+            {
+                break;
+            }
+        }
+    });
     let big = data_frame(1, 7, 65_000);
     let mut ended = false;
     for _ in 0..2000 {
-        send(&mut daemon, big.clone()).await;
+        futures_util::SinkExt::send(
+            &mut daemon_tx,
+            tokio_tungstenite::tungstenite::Message::Binary(big.clone().into()),
+        )
+        .await
+        .unwrap();
         if server
             .relay
             .metrics()
@@ -775,15 +796,24 @@ async fn slow_consumer_gets_backpressure_and_others_continue() {
     assert!(ended, "no backpressure close");
     // The daemon learns the session ended (possibly after frames it still had in flight).
     loop {
-        let frame = recv_frame(&mut daemon).await;
+        let frame = tokio::time::timeout(common::WAIT, frames.recv())
+            .await
+            .expect("session_ended in time")
+            .expect("daemon connection open");
         if control_of(&frame) == (ControlCode::SessionEnded.to_u16(), 1) {
             break;
         }
     }
     // The other session is unaffected.
     let data = data_frame(2, 1, 100);
-    send(&mut daemon, data.clone()).await;
+    futures_util::SinkExt::send(
+        &mut daemon_tx,
+        tokio_tungstenite::tungstenite::Message::Binary(data.clone().into()),
+    )
+    .await
+    .unwrap();
     assert_eq!(recv_frame(&mut fast).await.as_ref(), data.as_slice());
+    reader.abort();
     // The slow client finds forwarded frames, then the backpressure Control, then the close.
     let mut saw_backpressure = false;
     while let Some(frame) = recv(&mut slow).await {
