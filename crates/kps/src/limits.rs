@@ -86,3 +86,31 @@ pub const CERT_BACKDATE: Duration = Duration::from_secs(3600);
 
 /// Certificate lifetime from notBefore: 200 × 365 days (trust is the pin, not the dates).
 pub const CERT_LIFETIME: Duration = Duration::from_secs(200 * 365 * 24 * 3600);
+
+// ----- WebRTC transport: the listener side (webrtc::server) -------------------------------
+
+/// WebRTC peers (client ufrags) a listener holds at once, in handshake or connected; more new
+/// ufrags are refused silently.
+pub const MAX_WEBRTC_PEERS: usize = 1024;
+
+/// Source addresses one peer may be reached from (a client checks from several candidates);
+/// each needs its own verified STUN request.
+pub const MAX_WEBRTC_ADDRS_PER_PEER: usize = 8;
+
+/// New ufrags admitted per source IP per second (spec §6.5 step 4); more are dropped unseen.
+pub const WEBRTC_NEW_UFRAGS_PER_SECOND: u32 = 8;
+
+/// Admitted peers waiting for the application.
+pub const WEBRTC_ACCEPT_BACKLOG: usize = 64;
+
+/// Datagrams queued for one peer's task; more are dropped and counted (the peer retransmits).
+pub const WEBRTC_PEER_INBOX: usize = 256;
+
+/// Channel events queued for the application per peer; a full queue pauses that peer's task.
+pub const WEBRTC_PEER_EVENTS: usize = 256;
+
+/// Commands queued per peer.
+pub const WEBRTC_PEER_COMMANDS: usize = 64;
+
+/// ICE + DTLS + SCTP must be up within this time after admission, or the peer is reaped.
+pub const WEBRTC_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(15);

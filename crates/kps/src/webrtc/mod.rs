@@ -2,8 +2,11 @@
 //!
 //! * [`proto`] — the sans-IO engine: wire v1 framing, control messages, HELLO, credit flow
 //!   control and the stream state machine, shared by the server and the Rust client.
+//! * `server` (feature `webrtc`) — the listener side: STUN gate, peer table, one task per peer.
 //! * `peer` (feature `webrtc`) — the str0m `Rtc` of either role, set up through str0m's direct API (no SDP).
 
 #[cfg(feature = "webrtc")]
 pub mod peer;
 pub mod proto;
+#[cfg(feature = "webrtc")]
+pub mod server;
