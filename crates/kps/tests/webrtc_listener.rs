@@ -170,3 +170,73 @@ async fn a_stun_probe_without_the_certhash_gets_silence_and_allocates_nothing() 
     assert!(peers.try_recv().is_err(), "no peer was admitted");
     assert!(!listener.demux().is_webrtc_peer(probe.local_addr().unwrap()));
 }
+
+/// The tokio client: dial, open a stream channel, echo through the listener; a wrong
+/// certhash ends at the dial deadline with no connection.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_rust_client_dials_the_listener_and_a_wrong_certhash_fails() {
+    use keyline_kps::webrtc::client::dial_channels;
+    let identity = Identity::generate().unwrap();
+    let listener = Listener::bind("127.0.0.1:0", identity.clone()).unwrap();
+    let addr = listener.local_addr();
+    let mut peers = server::spawn(Arc::clone(listener.demux()), identity, addr);
+    tokio::spawn(async move {
+        while let Some(mut peer) = peers.recv().await {
+            tokio::spawn(async move {
+                while let Some(event) = peer.events.recv().await {
+                    if let ChannelEvent::Message { sid, data } = event {
+                        let (done, _) = oneshot::channel();
+                        let _ = peer
+                            .commands
+                            .send(ChannelCommand::Send { sid, data, done })
+                            .await;
+                    }
+                }
+            });
+        }
+    });
+
+    let mut conn = dial_channels(&listener.address(None), Duration::from_secs(10))
+        .await
+        .unwrap();
+    assert_eq!(conn.remote, addr);
+    assert_eq!(conn.ufrag.len(), 16);
+    let (done, opened) = oneshot::channel();
+    conn.commands
+        .send(ChannelCommand::Open {
+            label: "kps-1".into(),
+            done,
+        })
+        .await
+        .unwrap();
+    let sid = opened.await.unwrap().expect("the stream channel opened");
+    assert_eq!(sid % 2, 0, "client-opened ids are even");
+    let (done, accepted) = oneshot::channel();
+    conn.commands
+        .send(ChannelCommand::Send {
+            sid,
+            data: bytes::Bytes::from_static(b"ping"),
+            done,
+        })
+        .await
+        .unwrap();
+    assert!(accepted.await.unwrap());
+    loop {
+        match tokio::time::timeout(Duration::from_secs(5), conn.events.recv()).await {
+            Ok(Some(ChannelEvent::Message { sid: s, data })) => {
+                assert_eq!((s, data.as_ref()), (sid, &b"ping"[..]));
+                break;
+            }
+            Ok(Some(_)) => continue,
+            other => panic!("no echo: {other:?}"),
+        }
+    }
+
+    // Another identity's certhash at the same ip:port: the gate stays silent.
+    let other = Identity::generate().unwrap();
+    let wrong = keyline_kps::Address::new(addr.ip(), addr.port(), other.certhash()).unwrap();
+    let err = dial_channels(&wrong, Duration::from_secs(3))
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), Code::Timeout, "{err}");
+}

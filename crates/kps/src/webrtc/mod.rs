@@ -2,9 +2,12 @@
 //!
 //! * [`proto`] — the sans-IO engine: wire v1 framing, control messages, HELLO, credit flow
 //!   control and the stream state machine, shared by the server and the Rust client.
+//! * `client` (feature `webrtc`) — dialing an address: fresh ufrag, pinned DTLS, full ICE.
 //! * `server` (feature `webrtc`) — the listener side: STUN gate, peer table, one task per peer.
 //! * `peer` (feature `webrtc`) — the str0m `Rtc` of either role, set up through str0m's direct API (no SDP).
 
+#[cfg(feature = "webrtc")]
+pub mod client;
 #[cfg(feature = "webrtc")]
 pub mod peer;
 pub mod proto;

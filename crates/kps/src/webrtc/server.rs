@@ -317,14 +317,7 @@ async fn route(
                 },
             );
         }
-        let task = PeerTask {
-            rtc,
-            local,
-            demux: Arc::clone(&demux),
-            events: events_tx,
-            ids: HashMap::new(),
-            pending_opens: Vec::new(),
-        };
+        let task = PeerTask::new(rtc, local, Outbound::Demux(Arc::clone(&demux)), events_tx);
         let cleanup = {
             let table = Arc::clone(&table);
             let demux = Arc::clone(&demux);
@@ -355,17 +348,51 @@ async fn route(
     }
 }
 
-struct PeerTask {
+/// Where a peer's datagrams go: the listener's socket (through the demux) or a client's own.
+pub(crate) enum Outbound {
+    /// The listener's one socket.
+    Demux(Arc<Demux>),
+    /// A dialing client's socket.
+    Socket(Arc<tokio::net::UdpSocket>),
+}
+
+impl Outbound {
+    async fn send(&self, data: &[u8], to: SocketAddr) {
+        let _ = match self {
+            Outbound::Demux(demux) => demux.send_to(data, to).await,
+            Outbound::Socket(socket) => socket.send_to(data, to).await,
+        };
+    }
+}
+
+/// One peer's task: owns its `Rtc`; reads its inbox and commands, writes its datagrams.
+pub(crate) struct PeerTask {
     rtc: Rtc,
     local: SocketAddr,
-    demux: Arc<Demux>,
+    out: Outbound,
     events: mpsc::Sender<ChannelEvent>,
     ids: HashMap<ChannelId, u16>,
     pending_opens: Vec<(ChannelId, oneshot::Sender<Option<u16>>)>,
 }
 
 impl PeerTask {
-    async fn run(
+    pub(crate) fn new(
+        rtc: Rtc,
+        local: SocketAddr,
+        out: Outbound,
+        events: mpsc::Sender<ChannelEvent>,
+    ) -> Self {
+        PeerTask {
+            rtc,
+            local,
+            out,
+            events,
+            ids: HashMap::new(),
+            pending_opens: Vec::new(),
+        }
+    }
+
+    pub(crate) async fn run(
         mut self,
         mut inbox: mpsc::Receiver<(Instant, SocketAddr, Bytes)>,
         mut commands: mpsc::Receiver<ChannelCommand>,
@@ -456,7 +483,7 @@ impl PeerTask {
             match self.rtc.poll_output() {
                 Ok(Output::Timeout(at)) => return Some(at),
                 Ok(Output::Transmit(t)) => {
-                    let _ = self.demux.send_to(&t.contents, t.destination).await;
+                    self.out.send(&t.contents, t.destination).await;
                 }
                 Ok(Output::Event(event)) => {
                     let event = match event {
