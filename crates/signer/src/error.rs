@@ -540,6 +540,43 @@ pub enum Error {
         /// The module's return value.
         reason: String,
     },
+
+    // bunker relay pool
+    /// A relay URL the pool cannot use: not `wss://` or `ws://` to loopback (spec §3.6), or
+    /// `wss://` while the pool is built without TLS.
+    #[error("relay {url}: {reason}")]
+    RelayUrl {
+        /// The URL as given.
+        url: String,
+        /// What is wrong.
+        reason: &'static str,
+    },
+
+    /// A relay cannot take an event now: it is not in the pool, not connected, or its
+    /// connection ended (or the pool shut down) before it answered.
+    #[error("relay {relay} unavailable: {reason}")]
+    RelayUnavailable {
+        /// The relay URL.
+        relay: String,
+        /// Why.
+        reason: &'static str,
+    },
+
+    /// A relay did not acknowledge a published event (`OK`) within the publish timeout.
+    #[error("relay {relay} did not acknowledge the event in time")]
+    RelayTimeout {
+        /// The relay URL.
+        relay: String,
+    },
+
+    /// A relay refused a published event (`OK` false).
+    #[error("relay {relay} refused the event: {message}")]
+    RelayRejected {
+        /// The relay URL.
+        relay: String,
+        /// The relay's message, one line, at most 256 bytes.
+        message: String,
+    },
 }
 
 fn failures(failed: &[crate::session::NodeFailure]) -> String {
@@ -616,6 +653,11 @@ impl Error {
             | Self::Nip46InvalidParams { .. }
             | Self::Nip46InvalidEvent { .. }
             | Self::Nip46InvalidUri { .. } => ErrorKind::InvalidInput,
+            // bunker relay pool
+            Self::RelayUrl { .. } => ErrorKind::InvalidInput,
+            Self::RelayUnavailable { .. }
+            | Self::RelayTimeout { .. }
+            | Self::RelayRejected { .. } => ErrorKind::Unavailable,
         }
     }
 
@@ -629,7 +671,8 @@ impl Error {
     /// `frost` or `internal`; for storage and key protection `storage`, `unsupported_schema`,
     /// `store_conflict`, `not_found`, `equivocation`, `ceremony_closed`, `sealed_blob_auth`,
     /// `wrong_kek`, `kek_file`, `pkcs11_module`, `token_not_found`, `pin_incorrect`,
-    /// `pin_locked`, `kek_not_found`, `kek_exists`, `kek_unsafe` or `pkcs11`.
+    /// `pin_locked`, `kek_not_found`, `kek_exists`, `kek_unsafe` or `pkcs11`; for the bunker
+    /// relay pool `relay_url`, `relay_unavailable`, `relay_timeout` or `relay_rejected`.
     pub fn code(&self) -> &'static str {
         match self {
             Self::Link { .. } => "link",
@@ -692,6 +735,11 @@ impl Error {
             Self::Nip46InvalidParams { .. } => "nip46_invalid_params",
             Self::Nip46InvalidEvent { .. } => "nip46_invalid_event",
             Self::Nip46InvalidUri { .. } => "nip46_invalid_uri",
+            // bunker relay pool
+            Self::RelayUrl { .. } => "relay_url",
+            Self::RelayUnavailable { .. } => "relay_unavailable",
+            Self::RelayTimeout { .. } => "relay_timeout",
+            Self::RelayRejected { .. } => "relay_rejected",
         }
     }
 

@@ -246,3 +246,69 @@ pub const MAX_CLIENT_URL: usize = 512;
 
 /// Longest `connect` client-metadata JSON or legacy `metadata=` URI parameter: 4 KiB.
 pub const MAX_CLIENT_METADATA: usize = 4 * 1024;
+
+// ----- bunker relay pool (spec §3.1, §3.6; `bunker::pool`) ------------------------------------
+
+/// The pool subscribes with `since = now − 60 s` (after a reconnect: the newest event seen on
+/// that relay − 60 s), spec §3.6. Duplicate suppression makes the overlap harmless.
+pub const BUNKER_SUBSCRIBE_LOOKBACK: Duration = Duration::from_secs(60);
+
+/// Freshness window of an inbound request: `created_at` within ±10 minutes of now (spec §3.1
+/// rule 3). Older requests are stale after a reconnect; newer ones come from a wrong clock.
+pub const BUNKER_EVENT_MAX_SKEW: Duration = Duration::from_secs(600);
+
+/// Longest relay text message the pool parses: 320 KiB. A request event carries at most
+/// [`MAX_REQUEST_CONTENT`] of content plus its id, key, signature and a few tags; a longer
+/// message is dropped before it is parsed.
+pub const BUNKER_MAX_RELAY_MESSAGE: usize = 320 * 1024;
+
+/// Largest WebSocket message or frame the pool's connections accept at all: 1 MiB. A relay
+/// sending more is cut off (and reconnected after backoff); between
+/// [`BUNKER_MAX_RELAY_MESSAGE`] and this, a message is dropped and counted.
+pub const BUNKER_MAX_WS_MESSAGE: usize = 1024 * 1024;
+
+/// Longest event the pool publishes: 256 KiB of JSON (spec §3.6: larger events are not
+/// published; relays commonly refuse them).
+pub const BUNKER_MAX_PUBLISH_EVENT: usize = 256 * 1024;
+
+/// First reconnection delay to a relay: 0.5 s, doubling up to [`BUNKER_RECONNECT_MAX`]
+/// (spec §3.6).
+pub const BUNKER_RECONNECT_MIN: Duration = Duration::from_millis(500);
+
+/// Longest reconnection delay to a relay: 30 s (spec §3.6).
+pub const BUNKER_RECONNECT_MAX: Duration = Duration::from_secs(30);
+
+/// Jitter applied to every reconnection delay: ±20 % (spec §3.6), so a restarted relay is not
+/// hit by every bunker at the same instant.
+pub const BUNKER_RECONNECT_JITTER_PERCENT: u32 = 20;
+
+/// A relay connection that lasted this long resets the reconnection delay to
+/// [`BUNKER_RECONNECT_MIN`]: 30 s.
+pub const BUNKER_STABLE_CONNECTION: Duration = Duration::from_secs(30);
+
+/// Deadline for the TCP connect plus WebSocket handshake to a relay: 10 s.
+pub const BUNKER_CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Deadline for one write to a relay connection: 10 s; a relay that does not read is dropped.
+pub const BUNKER_WRITE_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// How long `publish` waits for the relay's `OK`: 5 s (spec §3.6).
+pub const BUNKER_PUBLISH_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// The pool sends a WebSocket ping after this long without any frame from a relay: 30 s.
+pub const BUNKER_PING_INTERVAL: Duration = Duration::from_secs(30);
+
+/// The pool drops a relay connection after this long without any frame (not even the pong to
+/// its ping): 75 s.
+pub const BUNKER_IDLE_TIMEOUT: Duration = Duration::from_secs(75);
+
+/// Capacity of the pool's inbound channel to the engine: 256 events. When it is full the
+/// newest event is dropped and counted (the client retries); the channel never grows.
+pub const BUNKER_INBOUND_QUEUE: usize = 256;
+
+/// Event ids the pool remembers for duplicate suppression: 16 384 (about 1 MiB), each for at
+/// most twice [`BUNKER_EVENT_MAX_SKEW`] (after that the freshness check drops a replay anyway).
+pub const BUNKER_DEDUPE_CAPACITY: usize = 16 * 1024;
+
+/// Publish commands queued for one relay connection: 64.
+pub const BUNKER_PUBLISH_QUEUE: usize = 64;
