@@ -8,7 +8,6 @@ mod rtc_peer;
 use std::sync::Arc;
 use std::time::Duration;
 
-use keyline_kps::webrtc::peer;
 use keyline_kps::webrtc::server::{self, ChannelCommand, ChannelEvent, gate, ice_pwd};
 use keyline_kps::{Code, Identity, Listener};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -113,21 +112,7 @@ async fn quic_and_webrtc_clients_share_the_port() {
                 && c.opened.len() >= 2),
             "the WebRTC client connected to the listener's port"
         );
-        let stream = cli
-            .rtc
-            .direct_api()
-            .create_data_channel(peer::stream_channel("kps-1"));
-        assert!(rtc_peer::run_one(&mut cli, Duration::from_secs(5), |c| c
-            .ids
-            .contains_key(&stream)));
-        assert!(
-            cli.rtc
-                .channel(stream)
-                .unwrap()
-                .write(true, b"over webrtc")
-                .unwrap()
-        );
-        cli.drain();
+        rtc_peer::open_and_write(&mut cli, None, "kps-1", b"over webrtc");
         assert!(rtc_peer::run_one(&mut cli, Duration::from_secs(5), |c| !c
             .data
             .is_empty()));

@@ -12,7 +12,6 @@ mod rtc_peer;
 use std::time::{Duration, Instant};
 
 use keyline_kps::Identity;
-use keyline_kps::webrtc::peer;
 use rtc_peer::*;
 
 #[test]
@@ -34,29 +33,13 @@ fn a_pinned_client_connects_opens_a_stream_channel_and_echoes() {
     );
 
     // The client opens a stream channel (DCEP); the server sees it with an even id.
-    let stream = cli
-        .rtc
-        .direct_api()
-        .create_data_channel(peer::stream_channel("kps-1"));
-    cli.drain();
+    open_and_write(&mut cli, Some(&mut srv), "kps-1", b"hello kps");
     let opened = run(&mut cli, &mut srv, Duration::from_secs(5), |_, s| {
         s.opened.len() >= 3
     });
     assert!(opened, "server saw {:?}", srv.opened);
     let (sid, _) = srv.opened[2].clone();
     assert_eq!(sid % 2, 0, "client-opened stream ids are even (RFC 8832)");
-    // Wait for the client's open before writing.
-    assert!(run(&mut cli, &mut srv, Duration::from_secs(5), |c, _| c
-        .ids
-        .contains_key(&stream)));
-    assert!(
-        cli.rtc
-            .channel(stream)
-            .unwrap()
-            .write(true, b"hello kps")
-            .unwrap()
-    );
-    cli.drain();
     assert!(run(&mut cli, &mut srv, Duration::from_secs(5), |_, s| !s
         .data
         .is_empty()));
@@ -117,14 +100,11 @@ fn raw_channel_throughput() {
     assert!(run(&mut cli, &mut srv, Duration::from_secs(10), |c, s| {
         c.connected && s.connected && c.opened.len() >= 2 && s.opened.len() >= 2
     }));
-    let stream = cli
-        .rtc
-        .direct_api()
-        .create_data_channel(peer::stream_channel("bulk"));
-    cli.drain();
-    assert!(run(&mut cli, &mut srv, Duration::from_secs(5), |c, s| {
-        c.ids.contains_key(&stream) && s.opened.len() >= 3
-    }));
+    let stream = open_and_write(&mut cli, Some(&mut srv), "bulk", b"");
+    assert!(run(&mut cli, &mut srv, Duration::from_secs(5), |_, s| s
+        .opened
+        .len()
+        >= 3));
     let chunk = vec![0x42u8; 16 * 1024];
     let total: usize = 64 << 20;
     let (mut sent, started) = (0usize, Instant::now());

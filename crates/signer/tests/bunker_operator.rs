@@ -268,153 +268,90 @@ async fn security_headers_and_no_cors() {
     );
 }
 
+impl Page {
+    /// An authenticated request; returns the status and the JSON body (`null` if none).
+    async fn call(&self, method: reqwest::Method, path: &str, body: Value) -> (u16, Value) {
+        let request = if method == reqwest::Method::GET {
+            self.get(path)
+        } else {
+            self.send(method, path, body)
+        };
+        let response = request
+            .header("authorization", self.bearer())
+            .send()
+            .await
+            .unwrap();
+        let status = response.status().as_u16();
+        (status, response.json().await.unwrap_or(Value::Null))
+    }
+}
+
 #[tokio::test]
 async fn routes_reach_the_backend() {
+    use reqwest::Method;
     let page = start().await;
-    let auth = page.bearer();
-    let ok = |s: u16| assert_eq!(s, 200);
-    ok(page
-        .send(
-            reqwest::Method::POST,
-            "/api/approvals/ap1",
-            json!({"decision": "allow_once"}),
-        )
-        .header("authorization", &auth)
-        .send()
-        .await
-        .unwrap()
-        .status()
-        .as_u16());
-    ok(page
-        .send(
-            reqwest::Method::POST,
-            "/api/approvals/ap1",
-            json!({"decision": "allow_for", "duration": 60}),
-        )
-        .header("authorization", &auth)
-        .send()
-        .await
-        .unwrap()
-        .status()
-        .as_u16());
-    ok(page
-        .send(
-            reqwest::Method::POST,
-            "/api/approvals/ap1",
-            json!({"decision": "allow_always"}),
-        )
-        .header("authorization", &auth)
-        .send()
-        .await
-        .unwrap()
-        .status()
-        .as_u16());
-    ok(page
-        .send(
-            reqwest::Method::POST,
-            "/api/approvals/ap1",
-            json!({"decision": "deny"}),
-        )
-        .header("authorization", &auth)
-        .send()
-        .await
-        .unwrap()
-        .status()
-        .as_u16());
-    let r = page
-        .send(
-            reqwest::Method::POST,
-            "/api/approvals/ap1",
-            json!({"decision": "maybe"}),
-        )
-        .header("authorization", &auth)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), 400);
-    let r = page
-        .send(
-            reqwest::Method::POST,
-            "/api/approvals/nope",
-            json!({"decision": "deny"}),
-        )
-        .header("authorization", &auth)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), 404);
-    let r = page
-        .get("/api/approvals/ap1")
-        .header("authorization", &auth)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.json::<Value>().await.unwrap()["method"], "sign_event");
+    let decide = |decision: Value| page.call(Method::POST, "/api/approvals/ap1", decision);
+    assert_eq!(decide(json!({"decision": "allow_once"})).await.0, 200);
     assert_eq!(
-        page.get("/api/approvals/zz")
-            .header("authorization", &auth)
-            .send()
+        decide(json!({"decision": "allow_for", "duration": 60}))
             .await
-            .unwrap()
-            .status(),
+            .0,
+        200
+    );
+    assert_eq!(decide(json!({"decision": "allow_always"})).await.0, 200);
+    assert_eq!(decide(json!({"decision": "deny"})).await.0, 200);
+    assert_eq!(decide(json!({"decision": "maybe"})).await.0, 400);
+    assert_eq!(
+        decide(json!({"decision": "allow_for"})).await.0,
+        400,
+        "allow_for needs a duration"
+    );
+    let deny = json!({"decision": "deny"});
+    assert_eq!(
+        page.call(Method::POST, "/api/approvals/nope", deny).await.0,
         404
     );
-    ok(page
-        .send(
-            reqwest::Method::PUT,
-            "/api/connections/aa/grants",
-            json!([{"method": "sign_event", "kind": 1}]),
-        )
-        .header("authorization", &auth)
-        .send()
-        .await
-        .unwrap()
-        .status()
-        .as_u16());
-    let r = page
-        .send(
-            reqwest::Method::PUT,
-            "/api/connections/aa/grants",
-            json!({"not": "an array"}),
-        )
-        .header("authorization", &auth)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), 400);
-    ok(page
-        .send(reqwest::Method::DELETE, "/api/connections/aa", json!({}))
-        .header("authorization", &auth)
-        .send()
-        .await
-        .unwrap()
-        .status()
-        .as_u16());
+    let (status, body) = page
+        .call(Method::GET, "/api/approvals/ap1", Value::Null)
+        .await;
+    assert_eq!((status, &body["method"]), (200, &json!("sign_event")));
     assert_eq!(
-        page.send(reqwest::Method::DELETE, "/api/connections/bb", json!({}))
-            .header("authorization", &auth)
-            .send()
+        page.call(Method::GET, "/api/approvals/zz", Value::Null)
             .await
-            .unwrap()
-            .status(),
+            .0,
         404
     );
-    ok(page
-        .get("/api/audit?before=10&limit=100000")
-        .header("authorization", &auth)
-        .send()
-        .await
-        .unwrap()
-        .status()
-        .as_u16());
-    let r = page
-        .send(reqwest::Method::POST, "/api/bunker-uris", json!({}))
-        .header("authorization", &auth)
-        .send()
-        .await
-        .unwrap();
+    let grants = json!([{"method": "sign_event", "kind": 1}]);
+    assert_eq!(
+        page.call(Method::PUT, "/api/connections/aa/grants", grants)
+            .await
+            .0,
+        200
+    );
+    let not_array = json!({"not": "an array"});
+    assert_eq!(
+        page.call(Method::PUT, "/api/connections/aa/grants", not_array)
+            .await
+            .0,
+        400
+    );
+    assert_eq!(
+        page.call(Method::DELETE, "/api/connections/aa", json!({}))
+            .await
+            .0,
+        200
+    );
+    assert_eq!(
+        page.call(Method::DELETE, "/api/connections/bb", json!({}))
+            .await
+            .0,
+        404
+    );
+    let audit = "/api/audit?before=10&limit=100000";
+    assert_eq!(page.call(Method::GET, audit, Value::Null).await.0, 200);
+    let (_, minted) = page.call(Method::POST, "/api/bunker-uris", json!({})).await;
     assert!(
-        r.json::<Value>().await.unwrap()["bunker_uri"]
+        minted["bunker_uri"]
             .as_str()
             .unwrap()
             .starts_with("bunker://")

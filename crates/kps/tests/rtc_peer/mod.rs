@@ -169,3 +169,30 @@ pub fn run_one(a: &mut Peer, limit: Duration, mut done: impl FnMut(&mut Peer) ->
     }
     false
 }
+
+/// Opens a stream channel from `a`, waits for it to open (running `b` too when given), and
+/// writes `message` on it; returns the channel.
+pub fn open_and_write(
+    a: &mut Peer,
+    mut b: Option<&mut Peer>,
+    label: &str,
+    message: &[u8],
+) -> ChannelId {
+    let stream = a
+        .rtc
+        .direct_api()
+        .create_data_channel(peer::stream_channel(label));
+    a.drain();
+    let end = Instant::now() + Duration::from_secs(5);
+    while !a.ids.contains_key(&stream) {
+        assert!(Instant::now() < end, "stream channel {label} did not open");
+        a.pump();
+        if let Some(b) = b.as_deref_mut() {
+            b.pump();
+        }
+        std::thread::sleep(Duration::from_micros(200));
+    }
+    assert!(a.rtc.channel(stream).unwrap().write(true, message).unwrap());
+    a.drain();
+    stream
+}
