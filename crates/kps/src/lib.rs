@@ -4,8 +4,8 @@
 //! `ip:port:certhash` an authenticated, encrypted, multiplexed connection to a server whose
 //! identity is the SHA-256 of its self-signed certificate: no CA, no domain name. A
 //! connection carries unnamed reliable bidirectional streams and unreliable datagrams.
-//! This crate implements the QUIC transport; WebRTC comes later and plugs into the same UDP
-//! port through [`demux`].
+//! This crate implements the QUIC transport; WebRTC (str0m, feature `webrtc`, on by default)
+//! plugs into the same UDP port through [`demux`] and [`webrtc`].
 //!
 //! * [`Address`], [`Certhash`] — the sans-IO codecs ([`parse_address`], [`parse_certhash`]).
 //! * [`Identity`] — the ECDSA P-256 certificate and the upstream key file format.
@@ -55,7 +55,10 @@
 //! * No unpinned or "insecure" dial, no CA validation, no SNI.
 //! * No client authentication (the application's business).
 //! * No 0-RTT; no unidirectional streams (KPS has none).
-//! * WebRTC is not implemented yet; its datagrams are queued in the demux inbox.
+//! * WebRTC streams are not wired yet: [`webrtc::server::spawn`] serves WebRTC peers on a
+//!   listener's port (STUN gate, DTLS with the identity certificate, data channels) and
+//!   [`webrtc::client::dial_channels`] dials one, at the data-channel level; the wire-v1
+//!   stream engine and `Connection` over WebRTC come next. A `Listener` alone serves QUIC only.
 //! * Legacy key-only key files are refused, not migrated.
 //!
 //! ## Security status
