@@ -38,6 +38,7 @@
 //! | [`nip44`] | coordinator | NIP-44 v2 (extended lengths): conversation and message keys, padding, encrypt/decrypt |
 //! | [`nip04`] | coordinator | legacy NIP-04: AES-256-CBC under the shared x, `?iv=` format, strict decoding |
 //! | [`nip46`] | coordinator | NIP-46 codec: requests/responses, transport content, `bunker://`/`nostrconnect://` URIs, `sign_event` |
+//! | [`bunker`] | coordinator | the NIP-46 bunker: relay pool, permissions and caps, `auth_url` approvals, operator page, embedded relay |
 //!
 //! ```
 //! use keyline_signer::{local, OsRng};
@@ -63,6 +64,15 @@
 //! obtains only signatures t nodes agree to. Nonces exist only inside [`sign::SigningNonces`], which
 //! cannot be copied, serialised or used twice.
 //!
+//! The bunker ([`bunker`]) talks to clients with a separate transport key (sealed like a
+//! share), so relays and clients never drive the user key directly. Relays are untrusted: they
+//! see who talks to the bunker and when, can drop or delay messages, but cannot read or forge
+//! them; every request is signature-checked, deduplicated and rate-limited before decryption.
+//! Clients are trusted only as far as their grants: nothing before `connect` (single-use
+//! secret or operator approval), per-kind and per-method allow/deny/ask with expiry and caps,
+//! credential-like kinds only when named, 24133 never. The operator page is loopback-only,
+//! token-authenticated, CSRF- and DNS-rebinding-hardened; knowing an approval URL grants nothing.
+//!
 //! ## Defaults and limits
 //!
 //! See [`limits`]: 2 ≤ t ≤ n ≤ 32, messages up to 1024 bytes, encoded objects up to 16 KiB.
@@ -79,8 +89,10 @@
 //! * Robust signing: FROST aborts if a chosen signer fails; the caller restarts without it.
 //! * Persisting nonces or ceremony secrets: they never serialise; a node that restarts
 //!   mid-ceremony has lost its part by design and the ceremony is rerun.
-//! * The NIP-46 bunker, per-client grants and the operator-signed node policy document (the
-//!   next stage); today a node's policy is [`node::NodePolicy`].
+//! * An operator-signed node policy document: a node's policy is [`node::NodePolicy`]; per-client
+//!   grants live on the coordinator (the bunker).
+//! * TLS to relays (`wss://`) inside the bunker's pool: use `ws://` on loopback or a local TLS
+//!   terminator; the operator page binds loopback only.
 //!
 //! ## Security status
 //!

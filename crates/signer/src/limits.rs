@@ -312,3 +312,19 @@ pub const BUNKER_DEDUPE_CAPACITY: usize = 16 * 1024;
 
 /// Publish commands queued for one relay connection: 64.
 pub const BUNKER_PUBLISH_QUEUE: usize = 64;
+
+/// Requests one client may send per minute before decryption stops (spec §3.1 step 4).
+pub const CLIENT_REQUESTS_PER_MINUTE: u32 = 600;
+/// Clients the per-client rate table tracks at once; beyond it, unknown clients wait for the
+/// next minute.
+pub const BUNKER_RATE_CLIENTS: usize = 4096;
+/// How long a `(client, request id)` pair is remembered for duplicate suppression (spec §3.6).
+pub const BUNKER_REQUEST_DEDUPE_WINDOW: Duration = Duration::from_secs(600);
+/// How long an `ask` waits for the operator by default (spec §3.5).
+pub const BUNKER_APPROVAL_TIMEOUT: Duration = Duration::from_secs(120);
+/// The longest approval deadline that may be configured.
+pub const BUNKER_MAX_APPROVAL_TIMEOUT: Duration = Duration::from_secs(600);
+/// Pending approvals one client may hold (spec §3.5).
+pub const BUNKER_PENDING_APPROVALS_PER_CLIENT: usize = 5;
+/// Requests the bunker works on at once; more wait in the relay pool's queue.
+pub const BUNKER_WORKERS: usize = 64;

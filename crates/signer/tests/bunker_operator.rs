@@ -62,6 +62,10 @@ impl OperatorBackend for Recorder {
         self.log("mint".into());
         Ok("bunker://00?relay=ws://127.0.0.1:1&secret=s".into())
     }
+    async fn nostrconnect(&self, uri: &str) -> Result<Value> {
+        self.log(format!("nostrconnect {uri}"));
+        Ok(json!({"client_pubkey": "00"}))
+    }
 }
 
 struct Page {

@@ -65,7 +65,7 @@ async fn migrations_apply_to_a_fresh_database_and_survive_reopen() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("signer.db");
     let store = Store::open(&path).await.unwrap();
-    assert_eq!(store.schema_versions().await.unwrap(), vec![1, 2]);
+    assert_eq!(store.schema_versions().await.unwrap(), vec![1, 2, 3]);
     assert_eq!(mode(&path), 0o600, "the database is created 0600");
     let (public, _) = local::dkg(2, 3, &mut OsRng).unwrap();
     store.put_key(&KEY, &public, 1, 5).await.unwrap();
@@ -80,7 +80,7 @@ async fn migrations_apply_to_a_fresh_database_and_survive_reopen() {
     store.close().await;
 
     let again = Store::open(&path).await.unwrap();
-    assert_eq!(again.schema_versions().await.unwrap(), vec![1, 2]);
+    assert_eq!(again.schema_versions().await.unwrap(), vec![1, 2, 3]);
     let key = again.get_key(&KEY).await.unwrap().unwrap();
     assert_eq!(key.public, public);
     assert_eq!(again.audit_list(0, 0).await.unwrap().len(), 1);
@@ -1012,6 +1012,6 @@ async fn concurrent_opens_of_a_new_database_both_succeed() {
     let path = dir.path().join("signer.db");
     let (a, b, c) = tokio::join!(Store::open(&path), Store::open(&path), Store::open(&path));
     for store in [a.unwrap(), b.unwrap(), c.unwrap()] {
-        assert_eq!(store.schema_versions().await.unwrap(), vec![1, 2]);
+        assert_eq!(store.schema_versions().await.unwrap(), vec![1, 2, 3]);
     }
 }

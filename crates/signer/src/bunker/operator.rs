@@ -19,7 +19,7 @@
 //! `DELETE /api/connections/{pubkey}` (revoke, immediate), `GET /api/approvals`,
 //! `GET /api/approvals/{id}`, `POST /api/approvals/{id}` `{"decision": "allow_once" |
 //! "allow_always" | "allow_for" | "deny", "duration": seconds}`, `GET /api/audit?before=&limit=`,
-//! `POST /api/bunker-uris`.
+//! `POST /api/bunker-uris`, `POST /api/nostrconnect` `{"uri": "nostrconnect://…"}`.
 
 use std::collections::HashMap;
 use std::future::Future;
@@ -103,6 +103,9 @@ pub trait OperatorBackend: Send + Sync + 'static {
     ) -> impl Future<Output = Result<Value>> + Send;
     /// Mints a new `bunker://` URI with a fresh single-use secret.
     fn mint_bunker_uri(&self) -> impl Future<Output = Result<String>> + Send;
+    /// Accepts a client's `nostrconnect://` URI (spec §3.3, client-initiated flow); returns
+    /// `{"client_pubkey"}`.
+    fn nostrconnect(&self, uri: &str) -> impl Future<Output = Result<Value>> + Send;
 }
 
 /// How the operator page is reached and protected.
@@ -178,6 +181,7 @@ pub fn router<B: OperatorBackend>(backend: Arc<B>, config: OperatorConfig) -> Ro
         .route("/api/approvals/{id}", get(approval::<B>).post(decide::<B>))
         .route("/api/audit", get(audit::<B>))
         .route("/api/bunker-uris", post(mint::<B>))
+        .route("/api/nostrconnect", post(nostrconnect::<B>))
         .route("/api/logout", post(logout::<B>))
         .route_layer(middleware::from_fn_with_state(
             Arc::clone(&shared),
@@ -544,4 +548,25 @@ async fn mint<B: OperatorBackend>(State(s): State<Arc<Shared<B>>>) -> Response {
             .await
             .map(|uri| json!({"bunker_uri": uri})),
     )
+}
+
+#[derive(Deserialize)]
+struct NostrConnect {
+    uri: String,
+}
+
+async fn nostrconnect<B: OperatorBackend>(
+    State(s): State<Arc<Shared<B>>>,
+    body: axum::body::Bytes,
+) -> Response {
+    let Ok(body) = serde_json::from_slice::<NostrConnect>(&body) else {
+        return error(StatusCode::BAD_REQUEST, "bad_request", "expected {\"uri\"}");
+    };
+    match s.backend.nostrconnect(&body.uri).await {
+        Ok(value) => axum::Json(value).into_response(),
+        Err(err) if err.kind() == crate::ErrorKind::InvalidInput => {
+            error(StatusCode::BAD_REQUEST, "bad_request", &err.to_string())
+        }
+        Err(err) => respond(Err(err)),
+    }
 }

@@ -54,6 +54,7 @@ use sqlx::migrate::{MigrateError, Migrator};
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions};
 use sqlx::{Row, Sqlite, Transaction};
 
+pub use self::bunker::{ApprovalRecord, Connection, SecretUse};
 pub use self::transport::TransportKey;
 pub use self::vault::ShareVault;
 use crate::limits::{
@@ -86,6 +87,7 @@ macro_rules! select_share {
 }
 
 // After the macros, so the vault sees them.
+mod bunker;
 mod transport;
 mod vault;
 
@@ -1116,43 +1118,7 @@ impl Store {
         .fetch_all(&self.pool)
         .await
         .map_err(db("list audit records"))?;
-        rows.iter()
-            .map(|r| {
-                let g = db("decode row");
-                let seq: i64 = r.try_get("seq").map_err(&g)?;
-                let ts: i64 = r.try_get("ts").map_err(&g)?;
-                let key_id: Option<String> = r.try_get("key_id").map_err(&g)?;
-                let kind: Option<i64> = r.try_get("kind").map_err(&g)?;
-                let nodes: Option<String> = r.try_get("nodes").map_err(&g)?;
-                let latency: Option<i64> = r.try_get("latency_ms").map_err(&g)?;
-                Ok(AuditRecord {
-                    seq: uint(seq, "sequence number")?,
-                    entry: AuditEntry {
-                        ts_ms: uint(ts, "timestamp")?,
-                        actor: r.try_get("actor").map_err(&g)?,
-                        action: r.try_get("action").map_err(&g)?,
-                        key_id: key_id.map(|k| from_hex(&k, "key id")).transpose()?,
-                        client_pubkey: r.try_get("client_pubkey").map_err(&g)?,
-                        method: r.try_get("method").map_err(&g)?,
-                        kind: kind
-                            .map(|k| u32::try_from(k).map_err(|_| corrupt("kind")))
-                            .transpose()?,
-                        event_id: r.try_get("event_id").map_err(&g)?,
-                        peer: r.try_get("peer").map_err(&g)?,
-                        decision: r.try_get("decision").map_err(&g)?,
-                        reason: r.try_get("reason").map_err(&g)?,
-                        nodes: match nodes {
-                            Some(n) => {
-                                serde_json::from_str(&n).map_err(|_| corrupt("audit nodes"))?
-                            }
-                            None => Vec::new(),
-                        },
-                        latency_ms: latency.map(|l| uint(l, "latency")).transpose()?,
-                        error_code: r.try_get("error_code").map_err(&g)?,
-                    },
-                })
-            })
-            .collect()
+        rows.iter().map(audit_from_row).collect()
     }
 
     // ----- KEKs --------------------------------------------------------------------------
@@ -1490,6 +1456,41 @@ async fn write_members(
         .map_err(db("store key members"))?;
     }
     Ok(())
+}
+
+/// Decodes a row of `audit_log` (every column).
+fn audit_from_row(r: &sqlx::sqlite::SqliteRow) -> Result<AuditRecord> {
+    let g = db("decode row");
+    let seq: i64 = r.try_get("seq").map_err(&g)?;
+    let ts: i64 = r.try_get("ts").map_err(&g)?;
+    let key_id: Option<String> = r.try_get("key_id").map_err(&g)?;
+    let kind: Option<i64> = r.try_get("kind").map_err(&g)?;
+    let nodes: Option<String> = r.try_get("nodes").map_err(&g)?;
+    let latency: Option<i64> = r.try_get("latency_ms").map_err(&g)?;
+    Ok(AuditRecord {
+        seq: uint(seq, "sequence number")?,
+        entry: AuditEntry {
+            ts_ms: uint(ts, "timestamp")?,
+            actor: r.try_get("actor").map_err(&g)?,
+            action: r.try_get("action").map_err(&g)?,
+            key_id: key_id.map(|k| from_hex(&k, "key id")).transpose()?,
+            client_pubkey: r.try_get("client_pubkey").map_err(&g)?,
+            method: r.try_get("method").map_err(&g)?,
+            kind: kind
+                .map(|k| u32::try_from(k).map_err(|_| corrupt("kind")))
+                .transpose()?,
+            event_id: r.try_get("event_id").map_err(&g)?,
+            peer: r.try_get("peer").map_err(&g)?,
+            decision: r.try_get("decision").map_err(&g)?,
+            reason: r.try_get("reason").map_err(&g)?,
+            nodes: match nodes {
+                Some(n) => serde_json::from_str(&n).map_err(|_| corrupt("audit nodes"))?,
+                None => Vec::new(),
+            },
+            latency_ms: latency.map(|l| uint(l, "latency")).transpose()?,
+            error_code: r.try_get("error_code").map_err(&g)?,
+        },
+    })
 }
 
 fn key_from_row(r: &sqlx::sqlite::SqliteRow) -> Result<KeyRecord> {

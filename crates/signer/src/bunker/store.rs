@@ -1,1 +1,0 @@
-//! Bunker: store (work in progress).
