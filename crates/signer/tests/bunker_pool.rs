@@ -6,6 +6,7 @@
 #![cfg(feature = "embedded-relay")]
 
 use std::net::SocketAddr;
+use std::sync::Arc;
 use std::time::Duration;
 
 use keyline_signer::Error;
@@ -440,7 +441,7 @@ async fn publish_errors_are_typed() {
         vec![
             refusing.url.clone(),
             silent.url.clone(),
-            "wss://relay.example.com".to_owned(),
+            "wss://127.0.0.1:1".to_owned(),
             "ws://relay.example.com".to_owned(),
         ],
         test_config(&bunker),
@@ -464,25 +465,95 @@ async fn publish_errors_are_typed() {
     assert!(matches!(err, Error::RelayTimeout { .. }), "{err}");
     let err = pool.publish("ws://127.0.0.1:1", &event).await.unwrap_err();
     assert!(matches!(err, Error::RelayUnavailable { .. }), "{err}");
-    let err = pool
-        .publish("wss://relay.example.com", &event)
-        .await
-        .unwrap_err();
-    assert_eq!(err.code(), "relay_url");
+    // wss:// is dialled (TLS); nothing listens there.
+    let err = pool.publish("wss://127.0.0.1:1", &event).await.unwrap_err();
+    assert!(matches!(err, Error::RelayUnavailable { .. }), "{err}");
     let err = pool
         .publish("ws://relay.example.com", &event)
         .await
         .unwrap_err();
     assert_eq!(err.code(), "relay_url");
-    let status = status_of(&pool, "wss://relay.example.com");
+    let status = status_of(&pool, "wss://127.0.0.1:1");
     assert!(!status.connected);
-    assert!(status.last_error.unwrap().contains("TLS"));
+    assert!(status.last_error.unwrap().contains("connect failed"));
 
     let mut big = event.clone();
     big.content = "a".repeat(300 * 1024);
     let err = pool.publish(&refusing.url, &big).await.unwrap_err();
     assert_eq!(err.code(), "too_large");
     pool.shutdown().await;
+}
+
+/// A TLS terminator for `relay` with a self-signed certificate for `localhost`: returns its
+/// port and the certificate (DER).
+async fn tls_front(relay: SocketAddr) -> (u16, Vec<u8>) {
+    let cert = rcgen::generate_simple_self_signed(vec!["localhost".to_owned()]).unwrap();
+    let der = cert.cert.der().to_vec();
+    let key = rustls::pki_types::PrivateKeyDer::try_from(cert.signing_key.serialize_der()).unwrap();
+    let config = rustls::ServerConfig::builder_with_provider(Arc::new(
+        rustls::crypto::ring::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()
+    .unwrap()
+    .with_no_client_auth()
+    .with_single_cert(vec![cert.cert.der().clone()], key)
+    .unwrap();
+    let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(config));
+    let listener = TcpListener::bind(loopback()).await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    tokio::spawn(async move {
+        loop {
+            let Ok((tcp, _)) = listener.accept().await else {
+                return;
+            };
+            let acceptor = acceptor.clone();
+            tokio::spawn(async move {
+                let Ok(mut tls) = acceptor.accept(tcp).await else {
+                    return;
+                };
+                let Ok(mut upstream) = TcpStream::connect(relay).await else {
+                    return;
+                };
+                let _ = tokio::io::copy_bidirectional(&mut tls, &mut upstream).await;
+            });
+        }
+    });
+    (port, der)
+}
+
+#[tokio::test]
+async fn wss_relays_are_reached_over_tls_with_the_configured_roots() {
+    let relay = EmbeddedRelay::start(loopback()).await.unwrap();
+    let (port, der) = tls_front(relay.addr()).await;
+    let url = format!("wss://localhost:{port}");
+    let bunker = Keys::generate();
+    let client = Keys::generate();
+    // The certificate is not under the Mozilla roots: the default pool refuses it.
+    let (untrusting, _rx) = RelayPool::start(vec![url.clone()], test_config(&bunker));
+    wait_until("a TLS failure", || {
+        status_of(&untrusting, &url)
+            .last_error
+            .is_some_and(|e| e.contains("TLS"))
+    })
+    .await;
+    assert!(!status_of(&untrusting, &url).connected);
+    untrusting.shutdown().await;
+    // Trusting it: subscribed over TLS, events delivered, replies published.
+    let mut roots = rustls::RootCertStore::empty();
+    roots.add(der.into()).unwrap();
+    let mut config = test_config(&bunker);
+    config.tls_roots = Some(Arc::new(roots));
+    let (pool, mut rx) = RelayPool::start(vec![url.clone()], config);
+    wait_subscribed(&pool, &url).await;
+    let event = request(&client, &bunker, "over tls");
+    assert!(client_publish(&relay.url(), &event).await);
+    let got = recv(&mut rx).await;
+    assert_eq!(got.relay, url);
+    assert_eq!(got.event.content, "over tls");
+    let reply = SignedEvent::parse(&request(&bunker, &client, "reply").as_json()).unwrap();
+    pool.publish(&url, &reply).await.unwrap();
+    pool.shutdown().await;
+    relay.shutdown().await;
 }
 
 // ----- connection management --------------------------------------------------------------------

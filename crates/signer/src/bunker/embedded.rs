@@ -25,9 +25,10 @@ use crate::limits;
 /// Most simultaneous WebSocket connections the embedded relay serves: 256.
 pub const EMBEDDED_MAX_CONNECTIONS: usize = 256;
 
-/// Events one connection may publish per minute: 1200 (the bunker's own connection carries
-/// every reply; the library's default of 60 would throttle it).
-pub const EMBEDDED_NOTES_PER_MINUTE: u32 = 1200;
+/// Events one connection may publish per minute: 60 000 (the bunker's own connection carries
+/// every reply, and `keyline bench bunker` drives hundreds per second; the library's default
+/// of 60 would throttle it). The relay listens on loopback only.
+pub const EMBEDDED_NOTES_PER_MINUTE: u32 = 60_000;
 
 /// Most active subscriptions per connection: 64.
 pub const EMBEDDED_MAX_REQS: usize = 64;

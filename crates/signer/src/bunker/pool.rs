@@ -22,13 +22,12 @@
 //! publish acknowledgements and other relays keep flowing), memory never grows, and NIP-46
 //! clients retry requests that get no answer.
 //!
-//! **TLS.** This build of the pool speaks `ws://` only (tokio-tungstenite is built without a
-//! TLS feature in this workspace), so only loopback relays are usable (spec §3.6 allows
-//! `ws://` to loopback only); a `wss://` relay is listed with a [`Error::RelayUrl`] error in its
-//! status and refused by [`RelayPool::publish`].
+//! **TLS.** `wss://` relays are reached over rustls (ring) with the Mozilla root certificates
+//! of `webpki-roots` ([`PoolConfig::tls_roots`] replaces them, e.g. for a private CA); `ws://`
+//! is accepted for loopback relays only (spec §3.6).
 //!
 //! The WebSocket protocol is [`tungstenite`]'s state machine over an in-memory buffer; this
-//! module moves the bytes between that buffer and a tokio `TcpStream`, so every read, write and
+//! module moves the bytes between that buffer and a tokio stream (TCP, or TLS over TCP), so every read, write and
 //! handshake step is under a deadline of its own.
 
 use std::collections::{HashMap, VecDeque};
@@ -52,7 +51,7 @@ use crate::nip46::{self, SignedEvent};
 
 /// Settings of a [`RelayPool`]. [`PoolConfig::new`] fills in the defaults of
 /// [`crate::limits`] ("bunker relay pool").
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug)]
 pub struct PoolConfig {
     /// The bunker's transport key (x-only): the `#p` the pool subscribes to and the `p` tag
     /// every accepted event must carry.
@@ -89,6 +88,8 @@ pub struct PoolConfig {
     pub inbound_capacity: usize,
     /// Event ids remembered for duplicate suppression.
     pub dedupe_capacity: usize,
+    /// Trust anchors for `wss://` relays; `None`: the Mozilla roots of `webpki-roots`.
+    pub tls_roots: Option<Arc<rustls::RootCertStore>>,
 }
 
 impl PoolConfig {
@@ -111,6 +112,7 @@ impl PoolConfig {
             idle_timeout: limits::BUNKER_IDLE_TIMEOUT,
             inbound_capacity: limits::BUNKER_INBOUND_QUEUE,
             dedupe_capacity: limits::BUNKER_DEDUPE_CAPACITY,
+            tls_roots: None,
         }
     }
 }
@@ -429,12 +431,6 @@ fn check_url(url: &str) -> Result<()> {
         url: url.to_owned(),
         reason,
     })?;
-    if url.starts_with("wss://") {
-        return Err(Error::RelayUrl {
-            url: url.to_owned(),
-            reason: "wss:// needs TLS, which this build of the relay pool does not have",
-        });
-    }
     Ok(())
 }
 
@@ -669,7 +665,7 @@ fn would_block(err: &tungstenite::Error) -> bool {
 
 /// Writes out what tungstenite queued, under the write deadline.
 async fn drain(
-    tcp: &mut TcpStream,
+    tcp: &mut Conn,
     ws: &mut WebSocket<Buffered>,
     timeout: Duration,
 ) -> std::result::Result<(), String> {
@@ -693,7 +689,7 @@ async fn drain(
 
 /// Queues `text` and writes it out.
 async fn send_text(
-    tcp: &mut TcpStream,
+    tcp: &mut Conn,
     ws: &mut WebSocket<Buffered>,
     text: String,
     timeout: Duration,
@@ -706,11 +702,26 @@ async fn send_text(
     drain(tcp, ws, timeout).await
 }
 
-/// TCP connect and WebSocket handshake to a `ws://` URL.
+/// A relay connection: TCP, or TLS over TCP.
+type Conn = Box<dyn Io>;
+
+/// What a relay connection needs.
+trait Io: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send {}
+
+impl<T: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send> Io for T {}
+
+/// The Mozilla root certificates (`webpki-roots`).
+fn webpki_roots_store() -> rustls::RootCertStore {
+    rustls::RootCertStore {
+        roots: webpki_roots::TLS_SERVER_ROOTS.to_vec(),
+    }
+}
+
+/// TCP (and for `wss://` TLS) connect and WebSocket handshake.
 async fn connect(
     url: &str,
     config: &PoolConfig,
-) -> std::result::Result<(TcpStream, WebSocket<Buffered>), String> {
+) -> std::result::Result<(Conn, WebSocket<Buffered>), String> {
     let request = url
         .into_client_request()
         .map_err(|e| format!("bad URL: {e}"))?;
@@ -721,11 +732,36 @@ async fn connect(
         .trim_start_matches('[')
         .trim_end_matches(']')
         .to_owned();
-    let port = request.uri().port_u16().unwrap_or(80);
-    let mut tcp = TcpStream::connect((host.as_str(), port))
+    let tls = request.uri().scheme_str() == Some("wss");
+    let port = request
+        .uri()
+        .port_u16()
+        .unwrap_or(if tls { 443 } else { 80 });
+    let plain = TcpStream::connect((host.as_str(), port))
         .await
         .map_err(|e| format!("connect failed: {e}"))?;
-    let _ = tcp.set_nodelay(true);
+    let _ = plain.set_nodelay(true);
+    let mut tcp: Conn = if tls {
+        let roots = config
+            .tls_roots
+            .clone()
+            .unwrap_or_else(|| Arc::new(webpki_roots_store()));
+        let provider = Arc::new(rustls::crypto::ring::default_provider());
+        let client = rustls::ClientConfig::builder_with_provider(provider)
+            .with_safe_default_protocol_versions()
+            .map_err(|e| format!("TLS setup: {e}"))?
+            .with_root_certificates(roots)
+            .with_no_client_auth();
+        let name = rustls::pki_types::ServerName::try_from(host.clone())
+            .map_err(|_| "the relay host is not a valid TLS server name".to_owned())?;
+        let stream = tokio_rustls::TlsConnector::from(Arc::new(client))
+            .connect(name, plain)
+            .await
+            .map_err(|e| format!("TLS handshake failed: {e}"))?;
+        Box::new(stream)
+    } else {
+        Box::new(plain)
+    };
     let ws_config = WebSocketConfig::default()
         .max_message_size(Some(limits::BUNKER_MAX_WS_MESSAGE))
         .max_frame_size(Some(limits::BUNKER_MAX_WS_MESSAGE));
@@ -910,7 +946,7 @@ impl RelayTask {
         .to_string()
     }
 
-    async fn session(&mut self, mut tcp: TcpStream, mut ws: WebSocket<Buffered>) -> End {
+    async fn session(&mut self, mut tcp: Conn, mut ws: WebSocket<Buffered>) -> End {
         let write_timeout = self.config.write_timeout;
         self.set_status(|s| {
             s.connected = true;
@@ -1175,10 +1211,7 @@ mod tests {
     #[test]
     fn urls_are_checked() {
         assert!(check_url("ws://127.0.0.1:7777").is_ok());
-        assert_eq!(
-            check_url("wss://relay.example").unwrap_err().code(),
-            "relay_url"
-        );
+        assert!(check_url("wss://relay.example").is_ok());
         assert_eq!(
             check_url("ws://relay.example").unwrap_err().code(),
             "relay_url"
