@@ -282,14 +282,80 @@ pub(crate) enum SignerCommand {
     },
     /// List the threshold keys this coordinator knows.
     Keys,
-    /// Run the signer. With --local: the coordinator and n nodes in this process (dev mode).
+    /// Run the NIP-46 bunker: Nostr remote signing with the threshold key.
+    ///
+    /// Creates a 2-of-3 key on local nodes (dev mode) when there is none, a transport key
+    /// (sealed like the shares) and an operator token (<home>/signer/operator-token, 0600).
+    /// Without --relay it starts a Nostr relay on loopback. Prints one JSON line
+    /// {"bunker_uri", "npub", "relays", "operator_url"} once listening: paste the bunker URI
+    /// (it carries a fresh single-use secret) into a NIP-46 client. Requests that need a
+    /// decision show up on the operator page (auth_url).
     Serve {
-        /// Run the nodes in this process (dev mode: every share on this machine).
+        /// Nostr relay to listen on (repeatable); default: an embedded relay on loopback.
+        #[arg(long = "relay", value_name = "URL")]
+        relays: Vec<String>,
+        /// Run the nodes in this process (dev mode); implied for keys created in dev mode.
         #[arg(long)]
         local: bool,
         #[command(flatten)]
+        bunker: BunkerArgs,
+        #[command(flatten)]
         kek: KekArgs,
     },
+    /// Accept a client's nostrconnect:// URI (client-initiated connection) in the running
+    /// bunker of this home.
+    Connect {
+        /// The nostrconnect://… URI the client shows.
+        uri: String,
+    },
+    /// List NIP-46 client connections with their grants.
+    Connections,
+    /// Revoke a client at once (its next request is refused).
+    Revoke {
+        /// The client's pubkey (64 hex or npub1…).
+        client: String,
+    },
+    /// Grant a client methods or event kinds (allow by default).
+    ///
+    /// Example: `keyline signer allow <client> kind:1 kind:7 nip44_encrypt --per-minute 30`.
+    /// Sensitive kinds (0, 3, 5, 10002, 27235, 22242) are only covered when named.
+    Allow {
+        /// The client's pubkey (64 hex or npub1…).
+        client: String,
+        /// `kind:N` (sign_event of kind N), `sign_event`, `nip44_encrypt`, `nip44_decrypt`,
+        /// `nip04_encrypt`, `nip04_decrypt`, …
+        #[arg(required = true)]
+        grants: Vec<String>,
+        /// Deny instead of allow.
+        #[arg(long, conflicts_with = "ask")]
+        deny: bool,
+        /// Ask the operator every time instead of allowing.
+        #[arg(long)]
+        ask: bool,
+        /// Let the grant expire after this long (e.g. 15m, 1h, 1d, 1w).
+        #[arg(long = "for", value_name = "DURATION")]
+        expires: Option<String>,
+        /// At most this many requests per minute.
+        #[arg(long)]
+        per_minute: Option<u32>,
+        /// At most this many requests per day.
+        #[arg(long)]
+        per_day: Option<u32>,
+    },
+}
+
+/// Where the bunker listens.
+#[derive(Debug, Args, Clone)]
+pub(crate) struct BunkerArgs {
+    /// The embedded Nostr relay's address (when no --relay is given).
+    #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:7447")]
+    pub(crate) relay_listen: SocketAddr,
+    /// The operator page's address (loopback only).
+    #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:7090")]
+    pub(crate) operator_listen: SocketAddr,
+    /// How long a request waiting for the operator (auth_url) stays open, in seconds.
+    #[arg(long, value_name = "SECONDS", default_value_t = 120)]
+    pub(crate) approval_timeout: u64,
 }
 
 #[derive(Debug, Subcommand)]
@@ -547,6 +613,15 @@ pub(crate) struct ServeArgs {
     /// SBRP relay listen address (overrides keyline.toml).
     #[arg(long, value_name = "ADDR")]
     pub(crate) relay_listen: Option<SocketAddr>,
+    /// Do not start the NIP-46 bunker.
+    #[arg(long)]
+    pub(crate) no_bunker: bool,
+    /// The bunker's embedded Nostr relay address (overrides keyline.toml).
+    #[arg(long, value_name = "ADDR")]
+    pub(crate) bunker_relay_listen: Option<SocketAddr>,
+    /// The bunker's operator page address (overrides keyline.toml).
+    #[arg(long, value_name = "ADDR")]
+    pub(crate) bunker_operator_listen: Option<SocketAddr>,
 }
 
 #[derive(Debug, Args)]
@@ -572,6 +647,9 @@ pub(crate) enum BenchArea {
     Http,
     /// Threshold signer: 2-of-3 signatures over node links vs raw BIP340 and raw FROST.
     Signer,
+    /// NIP-46 bunker: sign_event end to end through the embedded relay vs raw threshold
+    /// signing over the same node links.
+    Bunker,
     /// SBRP relay: frames/s and latency vs a raw WebSocket hop, memory per session, AEAD.
     Relay,
 }

@@ -23,6 +23,12 @@
 //! enabled = true
 //! listen = "127.0.0.1:7070"
 //! public_url = "ws://127.0.0.1:7070/"   # default: ws://LISTEN/
+//!
+//! [bunker]
+//! enabled = true
+//! relays = []                            # default: an embedded Nostr relay on relay_listen
+//! relay_listen = "127.0.0.1:7447"
+//! operator_listen = "127.0.0.1:7090"
 //! ```
 
 use std::net::SocketAddr;
@@ -44,6 +50,41 @@ pub(crate) struct Config {
     pub(crate) http: HttpSection,
     #[serde(default)]
     pub(crate) relay: RelaySection,
+    #[serde(default)]
+    pub(crate) bunker: BunkerSection,
+}
+
+/// `[bunker]`: the NIP-46 bunker with the threshold key.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct BunkerSection {
+    #[serde(default = "yes")]
+    pub(crate) enabled: bool,
+    #[serde(default)]
+    pub(crate) relays: Vec<String>,
+    #[serde(default = "default_bunker_relay_listen")]
+    pub(crate) relay_listen: SocketAddr,
+    #[serde(default = "default_operator_listen")]
+    pub(crate) operator_listen: SocketAddr,
+}
+
+impl Default for BunkerSection {
+    fn default() -> Self {
+        BunkerSection {
+            enabled: true,
+            relays: Vec::new(),
+            relay_listen: default_bunker_relay_listen(),
+            operator_listen: default_operator_listen(),
+        }
+    }
+}
+
+fn default_bunker_relay_listen() -> SocketAddr {
+    SocketAddr::from(([127, 0, 0, 1], 7447))
+}
+
+fn default_operator_listen() -> SocketAddr {
+    SocketAddr::from(([127, 0, 0, 1], 7090))
 }
 
 /// `[relay]`: the SBRP relay and its token issuer.

@@ -14,6 +14,7 @@
 #![cfg_attr(not(test), deny(clippy::unwrap_used))]
 
 mod bench;
+mod bunker_cmd;
 mod cli;
 mod config;
 mod error;
@@ -76,8 +77,10 @@ fn finish(result: Result<()>) -> ExitCode {
 }
 
 fn init_logging(verbose: u8) {
+    // The embedded Nostr relay logs every client that drops its socket without a close
+    // frame (a closed browser tab) as an error; that is routine for a relay.
     let default = match verbose {
-        0 => "info",
+        0 => "info,nostr_relay_builder::local::inner=off",
         1 => "debug",
         _ => "trace",
     };

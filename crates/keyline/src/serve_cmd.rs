@@ -78,6 +78,26 @@ pub(crate) async fn run(home: &Home, args: ServeArgs) -> Result<()> {
         services.insert("relay".into(), service.announcement());
         tasks.spawn(service.run());
     }
+    if config.bunker.enabled && !args.no_bunker {
+        let bunker_args = crate::cli::BunkerArgs {
+            relay_listen: args
+                .bunker_relay_listen
+                .unwrap_or(config.bunker.relay_listen),
+            operator_listen: args
+                .bunker_operator_listen
+                .unwrap_or(config.bunker.operator_listen),
+            approval_timeout: 120,
+        };
+        let service = crate::bunker_cmd::BunkerService::start(
+            home,
+            config.bunker.relays.clone(),
+            &bunker_args,
+            &crate::bunker_cmd::default_kek_args(),
+        )
+        .await?;
+        services.insert("bunker".into(), service.announcement());
+        tasks.spawn(service.run());
+    }
     if services.is_empty() {
         return Err(crate::error::CliError::Usage(
             "every service is turned off".into(),
@@ -93,6 +113,7 @@ pub(crate) async fn run(home: &Home, args: ServeArgs) -> Result<()> {
             .as_str()
             .or_else(|| service["origin"].as_str())
             .or_else(|| service["url"].as_str())
+            .or_else(|| service["bunker_uri"].as_str())
             .unwrap_or_default();
         tracing::info!("{name}: {reach}");
     }

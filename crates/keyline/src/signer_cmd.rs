@@ -14,6 +14,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use keyline_core::Home;
+use keyline_signer::bunker::policy::Decision;
 use keyline_signer::ceremony::{DkgConfig, DkgSession};
 use keyline_signer::descriptor::{NodeDescriptor, NodeKeys};
 use keyline_signer::envelope::{AuthPin, FileKek, Kek, Pkcs11Config, Pkcs11Kek};
@@ -133,15 +134,49 @@ pub(crate) async fn run(home: &Home, command: SignerCommand, json: bool) -> Resu
             )
             .await
         }
-        SignerCommand::Serve { local, kek } => {
-            if !local {
-                return Err(CliError::Usage(
-                    "the NIP-46 bunker is not built yet; `keyline signer serve --local` runs the \
-                     coordinator and local nodes (dev mode)"
-                        .into(),
-                ));
-            }
-            serve_local(home, &kek).await
+        SignerCommand::Serve {
+            relays,
+            local,
+            bunker,
+            kek,
+        } => {
+            // Keys created in dev mode always run on local nodes; --local is accepted for
+            // clarity and for scripts written for the coordinator-only mode.
+            let _ = local;
+            crate::bunker_cmd::serve(home, relays, &bunker, &kek).await
+        }
+        SignerCommand::Connect { uri } => crate::bunker_cmd::connect(home, &uri, json).await,
+        SignerCommand::Connections => crate::bunker_cmd::connections(home, json).await,
+        SignerCommand::Revoke { client } => crate::bunker_cmd::revoke(home, &client, json).await,
+        SignerCommand::Allow {
+            client,
+            grants,
+            deny,
+            ask,
+            expires,
+            per_minute,
+            per_day,
+        } => {
+            let decision = if deny {
+                Decision::Deny
+            } else if ask {
+                Decision::Ask
+            } else {
+                Decision::Allow
+            };
+            crate::bunker_cmd::allow(
+                home,
+                crate::bunker_cmd::AllowArgs {
+                    client,
+                    grants,
+                    decision,
+                    expires,
+                    per_minute,
+                    per_day,
+                },
+                json,
+            )
+            .await
         }
     }
 }
@@ -284,24 +319,24 @@ fn parse_node(text: &str) -> Result<([u8; 32], SocketAddr)> {
     Ok((key, addr))
 }
 
-enum CreateKind {
+pub(crate) enum CreateKind {
     Dkg,
     Import(Zeroizing<[u8; 32]>),
 }
 
 /// The coordinator with its store, KEK and identity.
-struct Signer {
+pub(crate) struct Signer {
     home: Home,
-    store: Store,
-    kek: Arc<dyn Kek>,
-    coordinator: Coordinator,
-    dev_mode: bool,
+    pub(crate) store: Store,
+    pub(crate) kek: Arc<dyn Kek>,
+    pub(crate) coordinator: Coordinator,
+    pub(crate) dev_mode: bool,
     /// Keeps in-process nodes alive.
     _local: Vec<LocalNode>,
 }
 
 impl Signer {
-    async fn open(home: &Home, kek: &KekArgs) -> Result<Signer> {
+    pub(crate) async fn open(home: &Home, kek: &KekArgs) -> Result<Signer> {
         let store = open_store(home).await?;
         let kek = open_kek(home, kek)?;
         let identity = crate::identity_cmd::load_or_create(home)?;
@@ -402,7 +437,7 @@ impl Signer {
         Ok(())
     }
 
-    async fn create(
+    pub(crate) async fn create(
         mut self,
         kind: CreateKind,
         threshold: u16,
@@ -526,7 +561,10 @@ impl Signer {
     }
 
     /// Links to the holders of `key` (starting local nodes for dev-mode keys).
-    async fn holders(&mut self, key: &KeyRecord) -> Result<BTreeMap<ParticipantId, [u8; 32]>> {
+    pub(crate) async fn holders(
+        &mut self,
+        key: &KeyRecord,
+    ) -> Result<BTreeMap<ParticipantId, [u8; 32]>> {
         let members = self.store.key_members(&key.key_id).await?;
         let mut holders = BTreeMap::new();
         let mut targets = Vec::new();
@@ -667,8 +705,8 @@ impl Signer {
     }
 }
 
-struct Created {
-    public: PublicKeyPackage,
+pub(crate) struct Created {
+    pub(crate) public: PublicKeyPackage,
     share_version: u32,
     dev_mode: bool,
 }
@@ -797,38 +835,5 @@ async fn node(home: &Home, options: NodeOptions, kek: &KekArgs) -> Result<()> {
             let _ = tokio::signal::ctrl_c().await;
         })
         .await;
-    Ok(())
-}
-
-async fn serve_local(home: &Home, kek: &KekArgs) -> Result<()> {
-    let mut signer = Signer::open(home, kek).await?;
-    let keys = signer.store.list_keys().await?;
-    let n = keys.iter().map(|k| k.total).max().unwrap_or(3);
-    signer.dev_mode = true;
-    let nodes = local_nodes(
-        home,
-        &signer.store,
-        &signer.kek,
-        &signer.coordinator.public_key(),
-        n,
-    )
-    .await?;
-    let mut targets = Vec::new();
-    for node in &nodes {
-        targets.push((
-            node.keys.node_id(),
-            NodeEndpoint::Local(node.server.clone()),
-            None,
-        ));
-    }
-    signer.link(&targets).await?;
-    eprintln!("keyline: dev mode: coordinator and {n} nodes in this process");
-    announce(&json!({
-        "mode": "dev",
-        "coordinator": keyline_core::ssb_id(&signer.coordinator.public_key()),
-        "nodes": nodes.iter().map(|n| keyline_core::ssb_id(&n.keys.node_id())).collect::<Vec<_>>(),
-        "keys": keys.iter().map(|k| keyline_core::npub(&k.npub)).collect::<Vec<_>>(),
-    }));
-    let _ = tokio::signal::ctrl_c().await;
     Ok(())
 }

@@ -242,8 +242,22 @@ fn serve_announces_every_service() {
             "127.0.0.1:0",
             "--relay-listen",
             "127.0.0.1:0",
+            "--bunker-relay-listen",
+            "127.0.0.1:0",
+            "--bunker-operator-listen",
+            "127.0.0.1:0",
         ],
     );
+    let bunker = &server.announce["services"]["bunker"];
+    assert!(
+        bunker["bunker_uri"]
+            .as_str()
+            .unwrap()
+            .starts_with("bunker://"),
+        "{bunker}"
+    );
+    assert!(bunker["npub"].as_str().unwrap().starts_with("npub1"));
+    assert_eq!(server.announce["listen"]["bunker"], bunker["listen"]);
     let relay = &server.announce["services"]["relay"];
     assert_eq!(server.announce["listen"]["relay"], relay["listen"]);
     let relay_listen = relay["listen"].as_str().unwrap();
