@@ -1,6 +1,7 @@
 //! `keyline bench <area>`: our figure next to the limit it is bounded by, measured in the same
 //! run, as a ratio (1.0 = as fast as the limit). Thread CPU time, median of rounds.
 
+mod bunker;
 mod http;
 mod kps;
 mod measure;
@@ -77,6 +78,7 @@ pub(crate) fn run(args: BenchArgs, json: bool) -> Result<()> {
             "transport: wall clock, relay and raw hop in child processes, interleaved rounds, medians; AEAD: thread CPU time, {} rounds",
             measure::rounds(args.quick)
         ),
+        BenchArea::Bunker => "wall clock: NIP-46 clients → embedded relay → bunker → 3 node processes, interleaved with raw threshold signing over the same links; medians".to_string(),
         BenchArea::Signer => format!(
             "raw: thread CPU time, {} interleaved rounds; node links: wall clock, 3 node processes, interleaved with raw FROST; medians",
             measure::rounds(args.quick)
@@ -123,5 +125,6 @@ pub(crate) fn run(args: BenchArgs, json: bool) -> Result<()> {
         BenchArea::Http => http::run(args.quick, &print),
         BenchArea::Signer => signer::run(args.quick, &print),
         BenchArea::Relay => relay::run(args.quick, &print),
+        BenchArea::Bunker => bunker::run(args.quick, &print),
     }
 }

@@ -14,7 +14,7 @@ use keyline_signer::descriptor::NodeDescriptor;
 use keyline_signer::net::coordinator::{Coordinator, KeyHandle, NodeAddr, NodeEndpoint};
 use keyline_signer::session::SignRequest;
 use keyline_signer::wire::{Participant, RequestContext};
-use keyline_signer::{OsRng, ParticipantId, local};
+use keyline_signer::{OsRng, ParticipantId, PublicKeyPackage, local};
 
 use super::Row;
 use super::measure::{Rounds, Step, summary};
@@ -102,7 +102,7 @@ fn unreachable_sig() -> k256::schnorr::Signature {
 }
 
 /// Three `keyline signer node` processes with their own temporary homes.
-struct NodeProcesses {
+pub(super) struct NodeProcesses {
     _dirs: Vec<tempfile::TempDir>,
     children: Vec<Child>,
     nodes: Vec<([u8; 32], std::net::SocketAddr)>,
@@ -119,7 +119,7 @@ impl Drop for NodeProcesses {
 }
 
 impl NodeProcesses {
-    fn start(n: usize) -> Result<Self> {
+    pub(super) fn start(n: usize) -> Result<Self> {
         let exe = std::env::current_exe().map_err(CliError::io("finding the keyline binary"))?;
         let coordinator = keyline_shs::Keypair::generate();
         let coordinator_key = keyline_core::ssb_id(coordinator.public().as_bytes());
@@ -195,7 +195,7 @@ impl NodeProcesses {
     }
 }
 
-fn raw_request(key_id: [u8; 16], counter: u64) -> SignRequest {
+pub(super) fn raw_request(key_id: [u8; 16], counter: u64) -> SignRequest {
     let mut message = [0u8; 32];
     message[..8].copy_from_slice(&counter.to_le_bytes());
     SignRequest {
@@ -205,7 +205,10 @@ fn raw_request(key_id: [u8; 16], counter: u64) -> SignRequest {
     }
 }
 
-async fn over_links(quick: bool, processes: &NodeProcesses, print: &dyn Fn(&Row)) -> Result<()> {
+/// Links a coordinator to the node processes and runs a 2-of-3 DKG over them.
+pub(super) async fn threshold_key(
+    processes: &NodeProcesses,
+) -> Result<(Coordinator, Arc<KeyHandle>, PublicKeyPackage)> {
     let coordinator = Coordinator::new(processes.coordinator.clone());
     for (key, addr) in &processes.nodes {
         coordinator.add_node(NodeAddr {
@@ -245,12 +248,18 @@ async fn over_links(quick: bool, processes: &NodeProcesses, print: &dyn Fn(&Row)
         coordinator.now(),
     )?;
     let public = coordinator.run_ceremony(session, first, &holders).await?;
-    let (local_public, local_shares) = local::dkg(2, 3, &mut OsRng)?;
     let key = Arc::new(KeyHandle {
         key_id,
         public: public.clone(),
         holders,
     });
+    Ok((coordinator, key, public))
+}
+
+async fn over_links(quick: bool, processes: &NodeProcesses, print: &dyn Fn(&Row)) -> Result<()> {
+    let (coordinator, key, public) = threshold_key(processes).await?;
+    let key_id = key.key_id;
+    let (local_public, local_shares) = local::dkg(2, 3, &mut OsRng)?;
 
     let per_round = signatures_per_round(quick);
     let mut counter = 0u64;
