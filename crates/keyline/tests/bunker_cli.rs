@@ -267,6 +267,54 @@ fn nostr_tools_signs_through_the_bunker_and_the_operator_decides_in_chromium() {
     };
     assert_eq!(state_of(&client), Some("logged_out".into()));
     assert_eq!(state_of(&other), Some("connected".into()));
+    // The operator edits the client's grants on the page (Chromium).
+    let base = a["operator_url"].as_str().unwrap();
+    let out = Command::new("node")
+        .arg(operator.join("grants.mjs"))
+        .args(["--url", base, "--token", &token, "--client", &other])
+        .args([
+            "--grants",
+            r#"[{"method":"sign_event","kind":7,"decision":"allow","per_minute":5}]"#,
+        ])
+        .env("KEYLINE_CHROMIUM", keyline_testkit::chromium())
+        .output()
+        .unwrap();
+    let edited: Value = serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
+        panic!(
+            "grants.mjs: {e}; stderr {}",
+            String::from_utf8_lossy(&out.stderr)
+        )
+    });
+    assert_eq!(edited["ok"], true, "{edited}");
+    let connections = run_ok(&home, &["signer", "connections", "--json"]);
+    let grants = connections["connections"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["client_pubkey"] == other.as_str())
+        .map(|c| c["grants"].clone())
+        .unwrap();
+    assert_eq!(
+        grants,
+        serde_json::json!([{"method": "sign_event", "kind": 7, "decision": "allow", "per_minute": 5}])
+    );
+    let lines = harness(
+        &interop,
+        &[
+            "--bunker-uri",
+            &without_secret(&uri),
+            "--client-secret",
+            OTHER_SECRET,
+            "--steps",
+            "sign_event:7",
+        ],
+        |v| panic!("kind 7 is granted now, yet: {v}"),
+    );
+    assert_eq!(
+        step(&lines, "sign_event:7")[0]["verified"],
+        true,
+        "{lines:?}"
+    );
     run_ok(&home, &["signer", "revoke", &other, "--json"]);
     let lines = harness(
         &interop,

@@ -74,12 +74,19 @@ async function loadSection(name) {
   } else if (name === 'connections') {
     const c = await api('GET', '/api/connections');
     body.append(
-      table(c.connections ?? c, (row) => [
-        button('Revoke', async () => {
-          await api('DELETE', `/api/connections/${encodeURIComponent(row.client_pubkey ?? row.client)}`);
-          await loadSection('connections');
-        }),
-      ]),
+      table(c.connections ?? c, (row) => {
+        const client = row.client_pubkey ?? row.client;
+        const edit = button('Edit grants', () => editGrants(client, row.grants ?? []));
+        edit.dataset.client = client;
+        edit.className = 'edit-grants';
+        return [
+          edit,
+          button('Revoke', async () => {
+            await api('DELETE', `/api/connections/${encodeURIComponent(client)}`);
+            await loadSection('connections');
+          }),
+        ];
+      }),
     );
   } else if (name === 'approvals') {
     const a = await api('GET', '/api/approvals');
@@ -95,6 +102,30 @@ async function loadSection(name) {
     const a = await api('GET', '/api/audit?limit=200');
     body.append(table(a.entries ?? a));
   }
+}
+
+/** Shows the grants editor for one client; saving replaces its grants. */
+function editGrants(client, grants) {
+  $('grants-editor').hidden = false;
+  $('grants-client').textContent = client;
+  $('grants-json').value = JSON.stringify(grants, null, 2);
+  $('grants-status').textContent = '';
+  $('grants-save').onclick = async () => {
+    let parsed;
+    try {
+      parsed = JSON.parse($('grants-json').value);
+    } catch (e) {
+      $('grants-status').textContent = `not JSON: ${e.message}`;
+      return;
+    }
+    try {
+      await api('PUT', `/api/connections/${encodeURIComponent(client)}/grants`, parsed);
+      $('grants-status').textContent = 'saved';
+      await loadSection('connections');
+    } catch (e) {
+      $('grants-status').textContent = `failed: ${e.message}`;
+    }
+  };
 }
 
 let countdown = null;
