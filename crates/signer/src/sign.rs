@@ -49,7 +49,7 @@ use zeroize::Zeroizing;
 
 use crate::codec;
 use crate::limits::MAX_MESSAGE_LEN;
-use crate::{Error, NodeShare, ParticipantId, PublicKeyPackage, Result, SignerRng, bip340};
+use crate::{Error, NodeShare, ParticipantId, PublicKeyPackage, Result, SignerRng};
 
 /// A node's secret nonce pair for one signing session.
 ///
@@ -412,8 +412,10 @@ pub fn aggregate(
     // it (spec §8.5); debug builds and tests check it again under the npub, through the
     // BIP340 verifier every other keyline component uses.
     #[cfg(debug_assertions)]
-    bip340::verify(&public.npub(), package.message(), &signature).map_err(|_| Error::Internal {
-        reason: "the aggregate signature does not verify under the npub",
+    crate::bip340::verify(&public.npub(), package.message(), &signature).map_err(|_| {
+        Error::Internal {
+            reason: "the aggregate signature does not verify under the npub",
+        }
     })?;
     Ok(signature)
 }

@@ -556,6 +556,42 @@ async fn wss_relays_are_reached_over_tls_with_the_configured_roots() {
     relay.shutdown().await;
 }
 
+#[tokio::test]
+async fn the_embedded_relay_refuses_what_is_not_a_websocket_upgrade() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let relay = EmbeddedRelay::start(loopback()).await.unwrap();
+    for request in [
+        "GET / HTTP/1.1\r\nHost: x\r\n\r\n".to_owned(),
+        "POST / HTTP/1.1\r\nUpgrade: websocket\r\nSec-WebSocket-Key: x\r\n\r\n".to_owned(),
+    ] {
+        let mut tcp = TcpStream::connect(relay.addr()).await.unwrap();
+        tcp.write_all(request.as_bytes()).await.unwrap();
+        let mut answer = String::new();
+        timeout(WAIT, tcp.read_to_string(&mut answer))
+            .await
+            .unwrap()
+            .unwrap();
+        assert!(answer.starts_with("HTTP/1.1 400"), "{answer:?}");
+    }
+    // Endless headers: cut off at 8 KiB.
+    let mut tcp = TcpStream::connect(relay.addr()).await.unwrap();
+    let _ = tcp.write_all(&vec![b'a'; 9 * 1024]).await;
+    let mut answer = Vec::new();
+    let _ = timeout(WAIT, tcp.read_to_end(&mut answer)).await.unwrap();
+    // A real client still gets through.
+    let mut ws = raw_client(&relay.url()).await;
+    ws.send(Message::text(r#"["REQ","s",{"kinds":[1]}]"#))
+        .await
+        .unwrap();
+    let reply = timeout(WAIT, ws.next()).await.unwrap().unwrap().unwrap();
+    assert!(reply.to_text().unwrap().contains("EOSE"), "{reply:?}");
+    relay.shutdown().await;
+    assert!(
+        TcpStream::connect(relay.addr()).await.is_err(),
+        "port closed after shutdown"
+    );
+}
+
 // ----- connection management --------------------------------------------------------------------
 
 #[tokio::test]

@@ -8,11 +8,13 @@
 //! refused. Ephemeral events (kind 24133 among them) are not stored and are forwarded to the
 //! live subscriptions that match. It verifies ids and signatures of published events itself.
 //!
-//! Caveats of the library (0.44.1): a connection that sends a message it cannot parse as a
-//! NIP-01 client message is closed; WebSocket message size is tungstenite's default (64 MiB)
-//! and cannot be configured; `shutdown` wakes only tasks waiting at that moment.
+//! keyline accepts the TCP connections itself (TCP_NODELAY on, at most
+//! [`EMBEDDED_MAX_CONNECTIONS`] upgrades in progress, 10 s and 8 KiB for the upgrade request)
+//! and hands upgraded streams to the library. Caveats of the library (0.44.1): a connection
+//! that sends a message it cannot parse as a NIP-01 client message is closed; WebSocket message
+//! size is tungstenite's default (64 MiB) and cannot be configured.
 
-use std::net::{SocketAddr, TcpListener};
+use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
 use nostr_relay_builder::builder::{PolicyResult, RateLimit, WritePolicy};
@@ -42,6 +44,7 @@ const BIND_RETRY: Duration = Duration::from_secs(2);
 pub struct EmbeddedRelay {
     relay: LocalRelay,
     addr: SocketAddr,
+    accept: tokio::task::JoinHandle<()>,
 }
 
 /// Refuses events whose `content` is longer than a NIP-46 request may be.
@@ -69,40 +72,44 @@ impl EmbeddedRelay {
     /// A fixed port still held by a relay that is shutting down is retried for up to 2 s.
     pub async fn start(addr: SocketAddr) -> Result<EmbeddedRelay> {
         let started = Instant::now();
-        loop {
-            let addr = if addr.port() == 0 {
-                free_port(addr)?
-            } else {
-                addr
-            };
-            let relay = LocalRelay::new(
-                RelayBuilder::default()
-                    .addr(addr.ip())
-                    .port(addr.port())
-                    .max_connections(EMBEDDED_MAX_CONNECTIONS)
-                    .rate_limit(RateLimit {
-                        max_reqs: EMBEDDED_MAX_REQS,
-                        notes_per_minute: EMBEDDED_NOTES_PER_MINUTE,
-                    })
-                    .write_policy(ContentLimit),
-            );
-            match relay.run().await {
-                Ok(()) => {
-                    tracing::debug!(%addr, "embedded relay listening");
-                    return Ok(EmbeddedRelay { relay, addr });
+        let listener = loop {
+            match tokio::net::TcpListener::bind(addr).await {
+                Ok(listener) => break listener,
+                Err(err) if started.elapsed() >= BIND_RETRY => {
+                    tracing::warn!(%addr, error = %err, "embedded relay cannot listen");
+                    return Err(Error::RelayUnavailable {
+                        relay: format!("ws://{addr}"),
+                        reason: "the embedded relay cannot listen on this address",
+                    });
                 }
-                Err(err) => {
-                    if started.elapsed() >= BIND_RETRY {
-                        tracing::warn!(%addr, error = %err, "embedded relay cannot listen");
-                        return Err(Error::RelayUnavailable {
-                            relay: format!("ws://{addr}"),
-                            reason: "the embedded relay cannot listen on this address",
-                        });
-                    }
-                    tokio::time::sleep(Duration::from_millis(50)).await;
-                }
+                Err(_) => tokio::time::sleep(Duration::from_millis(50)).await,
             }
-        }
+        };
+        let addr = listener.local_addr().map_err(|_| Error::RelayUnavailable {
+            relay: format!("ws://{addr}"),
+            reason: "the embedded relay cannot listen on this address",
+        })?;
+        let relay = LocalRelay::new(
+            RelayBuilder::default()
+                .addr(addr.ip())
+                .port(addr.port())
+                .max_connections(EMBEDDED_MAX_CONNECTIONS)
+                .rate_limit(RateLimit {
+                    max_reqs: EMBEDDED_MAX_REQS,
+                    notes_per_minute: EMBEDDED_NOTES_PER_MINUTE,
+                })
+                .write_policy(ContentLimit),
+        );
+        // Our own accept loop: the library's does not set TCP_NODELAY, and Nagle's algorithm
+        // holding the relay's second small write (the reply after an `OK`) until the client's
+        // delayed ACK costs 40 ms per NIP-46 round trip.
+        let accept = tokio::spawn(accept_loop(listener, relay.clone()));
+        tracing::debug!(%addr, "embedded relay listening");
+        Ok(EmbeddedRelay {
+            relay,
+            addr,
+            accept,
+        })
     }
 
     /// The relay's URL, `ws://127.0.0.1:PORT`.
@@ -115,9 +122,9 @@ impl EmbeddedRelay {
         self.addr
     }
 
-    /// Stops listening and closes the open connections, then waits (at most 2 s) until the
-    /// port refuses connections, so a new relay can start on it.
+    /// Stops listening (the port refuses connections at once) and closes the open ones.
     pub async fn shutdown(&self) {
+        self.accept.abort();
         self.relay.shutdown();
         let started = Instant::now();
         while started.elapsed() < BIND_RETRY {
@@ -125,7 +132,6 @@ impl EmbeddedRelay {
                 Err(_) => return,
                 Ok(stream) => {
                     drop(stream);
-                    self.relay.shutdown();
                     tokio::time::sleep(Duration::from_millis(20)).await;
                 }
             }
@@ -133,14 +139,87 @@ impl EmbeddedRelay {
     }
 }
 
-/// A free port on `addr`'s interface (bound and released; the relay binds it right after).
-fn free_port(addr: SocketAddr) -> Result<SocketAddr> {
-    let listener = TcpListener::bind(addr).map_err(|_| Error::RelayUnavailable {
-        relay: format!("ws://{addr}"),
-        reason: "the embedded relay cannot listen on this address",
-    })?;
-    listener.local_addr().map_err(|_| Error::RelayUnavailable {
-        relay: format!("ws://{addr}"),
-        reason: "the embedded relay cannot listen on this address",
-    })
+impl Drop for EmbeddedRelay {
+    fn drop(&mut self) {
+        self.accept.abort();
+        self.relay.shutdown();
+    }
+}
+
+/// Accepts connections, upgrades them to WebSocket (bounded, with a deadline) and hands them to
+/// the relay.
+async fn accept_loop(listener: tokio::net::TcpListener, relay: LocalRelay) {
+    let upgrades = std::sync::Arc::new(tokio::sync::Semaphore::new(EMBEDDED_MAX_CONNECTIONS));
+    loop {
+        let Ok((mut stream, peer)) = listener.accept().await else {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+            continue;
+        };
+        let Ok(permit) = std::sync::Arc::clone(&upgrades).try_acquire_owned() else {
+            continue;
+        };
+        let _ = stream.set_nodelay(true);
+        let relay = relay.clone();
+        tokio::spawn(async move {
+            let upgraded = tokio::time::timeout(UPGRADE_TIMEOUT, upgrade(&mut stream)).await;
+            drop(permit);
+            if matches!(upgraded, Ok(Ok(()))) {
+                if let Err(err) = relay.take_connection(stream, peer).await {
+                    tracing::debug!(%peer, error = %err, "embedded relay connection ended");
+                }
+            }
+        });
+    }
+}
+
+/// How long a client has to complete the WebSocket upgrade.
+const UPGRADE_TIMEOUT: Duration = Duration::from_secs(10);
+/// Largest upgrade request read.
+const MAX_UPGRADE_REQUEST: usize = 8 * 1024;
+
+/// The server side of the WebSocket opening handshake (RFC 6455 §4.2): reads the request
+/// headers (at most [`MAX_UPGRADE_REQUEST`] bytes), answers `101` with the accept key, or
+/// `400` and an error.
+async fn upgrade(stream: &mut tokio::net::TcpStream) -> std::io::Result<()> {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let bad = || std::io::Error::new(std::io::ErrorKind::InvalidData, "not a WebSocket upgrade");
+    let mut request = Vec::with_capacity(1024);
+    let mut byte = [0u8; 1];
+    // Byte by byte: nothing after the headers may be consumed (the client waits for 101).
+    while !request.ends_with(b"\r\n\r\n") {
+        if request.len() >= MAX_UPGRADE_REQUEST || stream.read(&mut byte).await? == 0 {
+            return Err(bad());
+        }
+        request.push(byte[0]);
+    }
+    let text = std::str::from_utf8(&request).map_err(|_| bad())?;
+    let mut lines = text.split("\r\n");
+    let first = lines.next().unwrap_or_default();
+    let header = |name: &str| {
+        text.split("\r\n").skip(1).find_map(|line| {
+            let (k, v) = line.split_once(':')?;
+            k.trim().eq_ignore_ascii_case(name).then(|| v.trim())
+        })
+    };
+    let upgrade_ok = header("upgrade").is_some_and(|v| v.eq_ignore_ascii_case("websocket"));
+    let key = header("sec-websocket-key");
+    match (first.starts_with("GET ") && upgrade_ok, key) {
+        (true, Some(key)) => {
+            let accept =
+                tokio_tungstenite::tungstenite::handshake::derive_accept_key(key.as_bytes());
+            let response = format!(
+                "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
+                 Sec-WebSocket-Accept: {accept}\r\n\r\n"
+            );
+            stream.write_all(response.as_bytes()).await
+        }
+        _ => {
+            let _ = stream
+                .write_all(
+                    b"HTTP/1.1 400 Bad Request\r\nConnection: close\r\nContent-Length: 0\r\n\r\n",
+                )
+                .await;
+            Err(bad())
+        }
+    }
 }

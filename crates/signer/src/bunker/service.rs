@@ -468,11 +468,20 @@ impl<K: UserKey> Bunker<K> {
             }
             Err(e) => return Some(internal(id, &e)),
         };
-        let _ = self
-            .inner
-            .store
-            .touch_connection(&client, encryption_name(reply.encryption), now_ms())
-            .await;
+        // Last seen is kept to the minute: one write less per request under load.
+        let now = now_ms();
+        let encryption = encryption_name(reply.encryption);
+        if connection
+            .last_seen_at_ms
+            .is_none_or(|t| now.saturating_sub(t) >= 60_000)
+            || connection.encryption.as_deref() != Some(encryption)
+        {
+            let _ = self
+                .inner
+                .store
+                .touch_connection(&client, encryption, now)
+                .await;
+        }
         match &request.method {
             Method::GetPublicKey => {
                 audit.decision = Some("allow");
