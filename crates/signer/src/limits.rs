@@ -328,3 +328,6 @@ pub const BUNKER_MAX_APPROVAL_TIMEOUT: Duration = Duration::from_secs(600);
 pub const BUNKER_PENDING_APPROVALS_PER_CLIENT: usize = 5;
 /// Requests the bunker works on at once; more wait in the relay pool's queue.
 pub const BUNKER_WORKERS: usize = 64;
+/// Approvals pending at once over every client: half of [`BUNKER_WORKERS`], so requests
+/// waiting for the operator never take every worker.
+pub const BUNKER_MAX_PENDING_APPROVALS: usize = BUNKER_WORKERS / 2;

@@ -775,3 +775,36 @@ async fn operator_approves_and_denies_asks() {
         "{actions:?}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pending_approvals_per_client_are_bounded() {
+    let s = setup(Options {
+        approval_timeout: Duration::from_secs(2),
+        ..Options::default()
+    })
+    .await;
+    let mut c = s.connected().await;
+    for i in 0..6 {
+        let (_, body) = c.request_json("sign_event", &[&unsigned(1, now() + i)]);
+        let content = c.nip44(&body);
+        c.publish(content).await;
+    }
+    let mut auth = 0;
+    let mut limited = 0;
+    for _ in 0..6 {
+        let reply = c.response(WAIT).await.expect("every request is answered");
+        match reply["result"].as_str() {
+            Some("auth_url") => auth += 1,
+            Some("error") if reply["error"] == "rate limited" => limited += 1,
+            _ => panic!("unexpected {reply}"),
+        }
+    }
+    assert_eq!((auth, limited), (5, 1));
+    // The five then time out, each answered under its own id.
+    for _ in 0..5 {
+        assert_eq!(
+            error_of(&c.response(WAIT).await.unwrap()),
+            "approval timed out"
+        );
+    }
+}

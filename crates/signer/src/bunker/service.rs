@@ -22,8 +22,8 @@ use super::policy::{self, Ask, Decision, Grant, Verdict};
 use super::pool::{Inbound, PoolConfig, RelayPool};
 use crate::ecdh::SharedX;
 use crate::limits::{
-    BUNKER_APPROVAL_TIMEOUT, BUNKER_MAX_APPROVAL_TIMEOUT, BUNKER_PENDING_APPROVALS_PER_CLIENT,
-    BUNKER_WORKERS, CLIENT_REQUESTS_PER_MINUTE,
+    BUNKER_APPROVAL_TIMEOUT, BUNKER_MAX_APPROVAL_TIMEOUT, BUNKER_MAX_PENDING_APPROVALS,
+    BUNKER_PENDING_APPROVALS_PER_CLIENT, BUNKER_WORKERS, CLIENT_REQUESTS_PER_MINUTE,
 };
 use crate::nip44::ConversationKey;
 use crate::nip46::{
@@ -774,11 +774,12 @@ impl<K: UserKey> Bunker<K> {
     ) -> std::result::Result<ApprovalDecision, Response> {
         let id = request.id.clone();
         let client = reply.client;
-        let held = lock(&self.inner.pending)
-            .values()
-            .filter(|p| p.client == client)
-            .count();
-        if held >= BUNKER_PENDING_APPROVALS_PER_CLIENT {
+        let (held, total) = {
+            let pending = lock(&self.inner.pending);
+            let held = pending.values().filter(|p| p.client == client).count();
+            (held, pending.len())
+        };
+        if held >= BUNKER_PENDING_APPROVALS_PER_CLIENT || total >= BUNKER_MAX_PENDING_APPROVALS {
             audit.decision = Some("rate_limited");
             audit.reason = Some("too many pending approvals".into());
             return Err(Response::error(id, "rate limited"));
