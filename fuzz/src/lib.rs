@@ -1,6 +1,6 @@
 //! Fuzz entry points for `keyline-shs`, the key-material parsers of `keyline-core` and the
 //! address/certhash parsers of `keyline-kps`, keyline-http's header parsers and
-//! keyline-signer's decoders and keyline-relay's token validator.
+//! keyline-signer's decoders and NIP-46 parsers and keyline-relay's token validator.
 //!
 //! Each public function takes arbitrary bytes, drives one sans-IO state machine of the crate
 //! with them and asserts its invariants (a failed assertion is a bug, like a panic in the
@@ -20,6 +20,7 @@ pub mod fixtures;
 mod handshake;
 mod http_parsers;
 mod kps_parsers;
+mod nip46_messages;
 mod relay_tokens;
 mod sbrp_decoders;
 mod signer_decoders;
@@ -29,6 +30,7 @@ pub use core_parsers::core_parsers;
 pub use handshake::{shs_client_messages, shs_server_messages};
 pub use http_parsers::http_parsers;
 pub use kps_parsers::kps_parsers;
+pub use nip46_messages::nip46_messages;
 pub use relay_tokens::relay_tokens;
 pub use sbrp_decoders::sbrp_decoders;
 pub use signer_decoders::signer_decoders;
@@ -47,6 +49,7 @@ pub const TARGETS: &[(&str, EntryPoint)] = &[
     ("signer_decoders", signer_decoders),
     ("sbrp_decoders", sbrp_decoders),
     ("relay_tokens", relay_tokens),
+    ("nip46_messages", nip46_messages),
 ];
 
 /// Reads fuzz input front to back; past the end it yields zeros, so short inputs are padded.

@@ -6,7 +6,7 @@ use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::path::PathBuf;
 
 use keyline_shs_fuzz::{
-    TARGETS, boxstream_decoder, core_parsers, http_parsers, kps_parsers, relay_tokens,
+    TARGETS, boxstream_decoder, core_parsers, http_parsers, kps_parsers, nip46_messages, relay_tokens,
     shs_client_messages, shs_server_messages, signer_decoders,
 };
 use proptest::prelude::*;
@@ -68,6 +68,31 @@ proptest! {
         let mut input = vec![selector];
         input.extend_from_slice(&bytes);
         signer_decoders(&input);
+    }
+
+    #[test]
+    fn nip46_messages_random_text(selector in 0u8..8, text in ".{0,400}") {
+        let mut input = vec![selector];
+        input.extend_from_slice(text.as_bytes());
+        nip46_messages(&input);
+    }
+
+    #[test]
+    fn nip46_messages_random_requests(
+        id in ".{0,70}",
+        method in prop::sample::select(vec!["connect", "sign_event", "nip44_encrypt", "x", ""]),
+        params in prop::collection::vec(".{0,80}", 0..5),
+    ) {
+        let json = serde_json::json!({"id": id, "method": method, "params": params}).to_string();
+        for selector in [0u8, 2] {
+            let mut input = vec![selector];
+            if selector == 2 {
+                input.extend_from_slice(serde_json::to_string(&params).unwrap().as_bytes());
+            } else {
+                input.extend_from_slice(json.as_bytes());
+            }
+            nip46_messages(&input);
+        }
     }
 
     /// Signed header + claims JSON built from random fields, so the claim checks run.
