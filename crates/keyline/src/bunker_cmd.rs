@@ -201,6 +201,7 @@ impl BunkerService {
             "transport_pubkey": hex::encode(bunker.transport_pubkey()),
             "relays": relays,
             "operator_url": operator_url,
+            "operator_token_file": operator_token_path(home),
             "listen": operator_addr.to_string(),
         });
         if signer.dev_mode {
