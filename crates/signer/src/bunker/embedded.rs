@@ -163,10 +163,10 @@ async fn accept_loop(listener: tokio::net::TcpListener, relay: LocalRelay) {
         tokio::spawn(async move {
             let upgraded = tokio::time::timeout(UPGRADE_TIMEOUT, upgrade(&mut stream)).await;
             drop(permit);
-            if matches!(upgraded, Ok(Ok(()))) {
-                if let Err(err) = relay.take_connection(stream, peer).await {
-                    tracing::debug!(%peer, error = %err, "embedded relay connection ended");
-                }
+            if matches!(upgraded, Ok(Ok(())))
+                && let Err(err) = relay.take_connection(stream, peer).await
+            {
+                tracing::debug!(%peer, error = %err, "embedded relay connection ended");
             }
         });
     }
