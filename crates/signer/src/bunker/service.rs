@@ -403,6 +403,18 @@ impl<K: UserKey> Bunker<K> {
         let started = Instant::now();
         let mut audit = Audit::default();
         let response = self.dispatch(&request, &reply, &mut audit).await;
+        let logged_out =
+            request.method == Method::Logout && response.as_ref().is_some_and(|r| !r.is_error());
+        if logged_out {
+            // End the session before the "ack" leaves, so a request the client sends right
+            // after it is already refused (spec §12.8).
+            let _ = self
+                .inner
+                .store
+                .end_connection(&client, false, now_ms())
+                .await;
+            self.cancel_approvals(&client);
+        }
         if let Some(response) = &response {
             self.send(&reply, response).await;
         }
@@ -428,15 +440,6 @@ impl<K: UserKey> Bunker<K> {
             .and_then(|r| r.error.clone())
             .map(|e| e.chars().take(200).collect());
         self.record(entry).await;
-        if request.method == Method::Logout && response.as_ref().is_some_and(|r| !r.is_error()) {
-            // Reply first, then end the session (spec §12.8).
-            let _ = self
-                .inner
-                .store
-                .end_connection(&client, false, now_ms())
-                .await;
-            self.cancel_approvals(&client);
-        }
     }
 
     /// The response to `request` (`None`: nothing more to send).
@@ -774,20 +777,31 @@ impl<K: UserKey> Bunker<K> {
     ) -> std::result::Result<ApprovalDecision, Response> {
         let id = request.id.clone();
         let client = reply.client;
-        let (held, total) = {
-            let pending = lock(&self.inner.pending);
-            let held = pending.values().filter(|p| p.client == client).count();
-            (held, pending.len())
-        };
-        if held >= BUNKER_PENDING_APPROVALS_PER_CLIENT || total >= BUNKER_MAX_PENDING_APPROVALS {
-            audit.decision = Some("rate_limited");
-            audit.reason = Some("too many pending approvals".into());
-            return Err(Response::error(id, "rate limited"));
-        }
         let approval_id = match random_bytes::<16>() {
             Ok(b) => URL_SAFE_NO_PAD.encode(b),
             Err(e) => return Err(internal(id, &e)),
         };
+        // Check the bounds and take the slot under one lock: concurrent asks of one client
+        // cannot all pass the check.
+        let (tx, rx) = oneshot::channel();
+        {
+            let mut pending = lock(&self.inner.pending);
+            let held = pending.values().filter(|p| p.client == client).count();
+            if held >= BUNKER_PENDING_APPROVALS_PER_CLIENT
+                || pending.len() >= BUNKER_MAX_PENDING_APPROVALS
+            {
+                audit.decision = Some("rate_limited");
+                audit.reason = Some("too many pending approvals".into());
+                return Err(Response::error(id, "rate limited"));
+            }
+            pending.insert(
+                approval_id.clone(),
+                PendingApproval {
+                    client,
+                    decided: tx,
+                },
+            );
+        }
         let now = now_ms();
         let timeout = self.inner.config.approval_timeout;
         let record = ApprovalRecord {
@@ -803,16 +817,9 @@ impl<K: UserKey> Bunker<K> {
             decision: None,
         };
         if let Err(e) = self.inner.store.add_approval(&record).await {
+            lock(&self.inner.pending).remove(&approval_id);
             return Err(internal(id, &e));
         }
-        let (tx, rx) = oneshot::channel();
-        lock(&self.inner.pending).insert(
-            approval_id.clone(),
-            PendingApproval {
-                client,
-                decided: tx,
-            },
-        );
         let url = format!(
             "{}/approve/{approval_id}",
             self.inner.config.operator_url.trim_end_matches('/')
