@@ -20,6 +20,7 @@ pub mod fixtures;
 mod handshake;
 mod http_parsers;
 mod kps_parsers;
+mod kps_wire;
 mod nip46_messages;
 mod relay_tokens;
 mod sbrp_decoders;
@@ -30,6 +31,7 @@ pub use core_parsers::core_parsers;
 pub use handshake::{shs_client_messages, shs_server_messages};
 pub use http_parsers::http_parsers;
 pub use kps_parsers::kps_parsers;
+pub use kps_wire::kps_wire_v1;
 pub use nip46_messages::nip46_messages;
 pub use relay_tokens::relay_tokens;
 pub use sbrp_decoders::sbrp_decoders;
@@ -50,6 +52,7 @@ pub const TARGETS: &[(&str, EntryPoint)] = &[
     ("sbrp_decoders", sbrp_decoders),
     ("relay_tokens", relay_tokens),
     ("nip46_messages", nip46_messages),
+    ("kps_wire_v1", kps_wire_v1),
 ];
 
 /// Reads fuzz input front to back; past the end it yields zeros, so short inputs are padded.

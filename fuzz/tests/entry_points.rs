@@ -6,7 +6,8 @@ use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::path::PathBuf;
 
 use keyline_shs_fuzz::{
-    TARGETS, boxstream_decoder, core_parsers, http_parsers, kps_parsers, nip46_messages, relay_tokens,
+    TARGETS, boxstream_decoder, core_parsers, http_parsers, kps_parsers, kps_wire_v1, nip46_messages,
+    relay_tokens,
     shs_client_messages, shs_server_messages, signer_decoders,
 };
 use proptest::prelude::*;
@@ -68,6 +69,13 @@ proptest! {
         let mut input = vec![selector];
         input.extend_from_slice(&bytes);
         signer_decoders(&input);
+    }
+
+    #[test]
+    fn kps_wire_v1_random(selector in 0u8..3, bytes in prop::collection::vec(any::<u8>(), 0..400)) {
+        let mut input = vec![selector];
+        input.extend_from_slice(&bytes);
+        kps_wire_v1(&input);
     }
 
     #[test]
