@@ -58,7 +58,10 @@ fn credit_ops(data: &[u8]) {
                 assert!(got <= want.min(MAX_DATA_PAYLOAD));
                 assert_eq!(streams[i].reserved, before.reserved + got as u64);
                 let limit = send.stream_limit(&streams[i]);
-                assert!(streams[i].sent + streams[i].reserved <= limit.max(before.sent + before.reserved));
+                assert!(
+                    streams[i].sent + streams[i].reserved
+                        <= limit.max(before.sent + before.reserved)
+                );
             }
             4 => {
                 let n = (arg % (streams[i].reserved + 1)) as usize;
@@ -70,7 +73,11 @@ fn credit_ops(data: &[u8]) {
             }
             6 => {
                 if open.reserve() {
-                    if arg % 2 == 0 { open.commit() } else { open.release() }
+                    if arg % 2 == 0 {
+                        open.commit()
+                    } else {
+                        open.release()
+                    }
                 }
                 open.on_max_streams(arg % 16);
             }

@@ -19,6 +19,7 @@ mod core_parsers;
 pub mod fixtures;
 mod handshake;
 mod http_parsers;
+mod kps_engine;
 mod kps_parsers;
 mod kps_wire;
 mod nip46_messages;
@@ -30,6 +31,7 @@ pub use boxstream::boxstream_decoder;
 pub use core_parsers::core_parsers;
 pub use handshake::{shs_client_messages, shs_server_messages};
 pub use http_parsers::http_parsers;
+pub use kps_engine::kps_engine;
 pub use kps_parsers::kps_parsers;
 pub use kps_wire::kps_wire_v1;
 pub use nip46_messages::nip46_messages;
@@ -53,6 +55,7 @@ pub const TARGETS: &[(&str, EntryPoint)] = &[
     ("relay_tokens", relay_tokens),
     ("nip46_messages", nip46_messages),
     ("kps_wire_v1", kps_wire_v1),
+    ("kps_engine", kps_engine),
 ];
 
 /// Reads fuzz input front to back; past the end it yields zeros, so short inputs are padded.

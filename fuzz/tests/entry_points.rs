@@ -6,9 +6,8 @@ use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::path::PathBuf;
 
 use keyline_shs_fuzz::{
-    TARGETS, boxstream_decoder, core_parsers, http_parsers, kps_parsers, kps_wire_v1, nip46_messages,
-    relay_tokens,
-    shs_client_messages, shs_server_messages, signer_decoders,
+    TARGETS, boxstream_decoder, core_parsers, http_parsers, kps_engine, kps_parsers, kps_wire_v1,
+    nip46_messages, relay_tokens, shs_client_messages, shs_server_messages, signer_decoders,
 };
 use proptest::prelude::*;
 
@@ -76,6 +75,11 @@ proptest! {
         let mut input = vec![selector];
         input.extend_from_slice(&bytes);
         kps_wire_v1(&input);
+    }
+
+    #[test]
+    fn kps_engine_random(bytes in prop::collection::vec(any::<u8>(), 0..600)) {
+        kps_engine(&bytes);
     }
 
     #[test]
