@@ -492,7 +492,7 @@ pub(crate) enum KpsCommand {
 pub(crate) enum KpsTransport {
     /// QUIC (native clients).
     Quic,
-    /// WebRTC data channels (browsers); not in this build yet.
+    /// WebRTC data channels (what browsers speak), on the same port as QUIC.
     Webrtc,
 }
 

@@ -4,7 +4,9 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use keyline_core::Home;
-use keyline_kps::{Address, Code, Config, Identity, Listener, dial_with, echo};
+use keyline_kps::{
+    Address, Code, Config, Connection, Identity, Listener, dial_webrtc_with, dial_with, echo,
+};
 use serde_json::json;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
@@ -46,13 +48,9 @@ pub(crate) async fn run(home: &Home, command: KpsCommand, json: bool) -> Result<
             let address: Address = addr
                 .parse()
                 .map_err(|err| CliError::Usage(format!("--addr {addr:?}: {err}")))?;
-            if transport == KpsTransport::Webrtc {
-                return Err(CliError::Failed(
-                    "the webrtc transport is not in this build yet; use --transport quic".into(),
-                ));
-            }
             let dial = Dial {
                 address,
+                transport,
                 message,
                 repeat,
                 timeout,
@@ -107,6 +105,7 @@ fn announce_text(line: &str) {
 /// One `keyline kps dial` run.
 struct Dial {
     address: Address,
+    transport: KpsTransport,
     message: String,
     repeat: usize,
     timeout: Duration,
@@ -120,11 +119,29 @@ impl Dial {
         config
     }
 
+    /// Over WebRTC the server answers nothing to a wrong certhash (the ICE password derives
+    /// from it), so a timeout is all a client sees.
+    fn silence_hint(&self) -> &'static str {
+        match self.transport {
+            KpsTransport::Quic => "",
+            KpsTransport::Webrtc => {
+                " (over WebRTC a wrong certhash and an unreachable server both look like silence)"
+            }
+        }
+    }
+
+    async fn connect(&self) -> keyline_kps::Result<Connection> {
+        match self.transport {
+            KpsTransport::Quic => dial_with(&self.address, &self.config()).await,
+            KpsTransport::Webrtc => dial_webrtc_with(&self.address, &self.config()).await,
+        }
+    }
+
     /// Stream mode: send the payload, close our half, read the echo to EOF, compare.
     async fn stream(&self) -> Result<()> {
         let payload = self.message.repeat(self.repeat).into_bytes();
         let exchange = async {
-            let connection = dial_with(&self.address, &self.config()).await?;
+            let connection = self.connect().await?;
             let (mut recv, mut send) = connection.open_stream().await?.into_split();
             let write = async {
                 send.write_all(&payload).await?;
@@ -142,7 +159,11 @@ impl Dial {
         let (connection, echoed) = tokio::time::timeout(self.timeout, exchange)
             .await
             .map_err(|_| {
-                CliError::Failed(format!("dial: no complete echo within {:?}", self.timeout))
+                CliError::Failed(format!(
+                    "dial: no complete echo within {:?}{}",
+                    self.timeout,
+                    self.silence_hint()
+                ))
             })??;
         self.close(&connection).await;
         if echoed != payload {
@@ -163,12 +184,15 @@ impl Dial {
     /// Datagram mode: send, wait up to 300 ms for the echo, repeat until the timeout.
     async fn datagram(&self) -> Result<()> {
         let deadline = tokio::time::Instant::now() + self.timeout;
-        let connection =
-            tokio::time::timeout_at(deadline, dial_with(&self.address, &self.config()))
-                .await
-                .map_err(|_| {
-                    CliError::Failed(format!("dial: not connected within {:?}", self.timeout))
-                })??;
+        let connection = tokio::time::timeout_at(deadline, self.connect())
+            .await
+            .map_err(|_| {
+                CliError::Failed(format!(
+                    "dial: not connected within {:?}{}",
+                    self.timeout,
+                    self.silence_hint()
+                ))
+            })??;
         let message = bytes::Bytes::from(self.message.clone().into_bytes());
         let echoed = loop {
             if tokio::time::Instant::now() >= deadline {

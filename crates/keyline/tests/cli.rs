@@ -441,6 +441,50 @@ fn kps_serve_and_dial_streams_datagrams_and_refuse_a_wrong_certhash() {
     assert!(out.status.success(), "{}", stderr(&out));
     assert_eq!(out.stdout, b"dgram");
 
+    // The same contract over WebRTC, on the same port.
+    let out = run(
+        &home,
+        &["kps", "dial", "--addr", &address, "--transport", "webrtc"],
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(out.stdout, b"hello-kps");
+    let out = run(
+        &home,
+        &[
+            "kps",
+            "dial",
+            "--addr",
+            &address,
+            "--transport",
+            "webrtc",
+            "--message",
+            &message,
+            "--repeat",
+            "65536",
+        ],
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout).trim(),
+        "echoed 1572864 bytes OK"
+    );
+    let out = run(
+        &home,
+        &[
+            "kps",
+            "dial",
+            "--addr",
+            &address,
+            "--transport",
+            "webrtc",
+            "--datagram",
+            "--message",
+            "dgram",
+        ],
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(out.stdout, b"dgram");
+
     // Another server's certhash: refused before any application byte, exit 1, one line.
     let (_dir2, other_home) = new_home();
     let (_other, other_address) = kps_server(&other_home);
@@ -450,6 +494,23 @@ fn kps_serve_and_dial_streams_datagrams_and_refuse_a_wrong_certhash() {
     let out = run(&home, &["kps", "dial", "--addr", &wrong, "--timeout", "5s"]);
     assert_eq!(out.status.code(), Some(1));
     assert!(stderr(&out).contains("certhash"), "{}", stderr(&out));
+    assert!(out.stdout.is_empty());
+    // Over WebRTC a wrong certhash derives a wrong ice-pwd: the server stays silent.
+    let out = run(
+        &home,
+        &[
+            "kps",
+            "dial",
+            "--addr",
+            &wrong,
+            "--timeout",
+            "3s",
+            "--transport",
+            "webrtc",
+        ],
+    );
+    assert_eq!(out.status.code(), Some(1));
+    assert!(stderr(&out).contains("wrong certhash"), "{}", stderr(&out));
     assert!(out.stdout.is_empty());
 
     let out = run(&home, &["kps", "dial", "--addr", "not-an-address"]);

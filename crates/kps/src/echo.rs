@@ -3,8 +3,8 @@
 
 use tokio::io::AsyncWriteExt as _;
 
+use crate::connection::{Connection, Stream};
 use crate::error::{Code, Error, Result};
-use crate::quic::connection::{Connection, Stream};
 use crate::quic::listener::Listener;
 
 /// Accepts connections and echoes on each until the listener is closed.

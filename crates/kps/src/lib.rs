@@ -4,12 +4,14 @@
 //! `ip:port:certhash` an authenticated, encrypted, multiplexed connection to a server whose
 //! identity is the SHA-256 of its self-signed certificate: no CA, no domain name. A
 //! connection carries unnamed reliable bidirectional streams and unreliable datagrams.
-//! This crate implements the QUIC transport; WebRTC (str0m, feature `webrtc`, on by default)
-//! plugs into the same UDP port through [`demux`] and [`webrtc`].
+//! Native clients speak QUIC; browsers speak WebRTC (str0m on our side, feature `webrtc`, on
+//! by default), on the same UDP port through [`demux`] and [`webrtc`], with the same
+//! [`Connection`] and [`Stream`] API and error semantics on both ([`Transport`]).
 //!
 //! * [`Address`], [`Certhash`] — the sans-IO codecs ([`parse_address`], [`parse_certhash`]).
 //! * [`Identity`] — the ECDSA P-256 certificate and the upstream key file format.
-//! * [`Listener`], [`dial`], [`Connection`], [`Stream`] — the tokio API. A stream's
+//! * [`Listener`], [`dial`] (QUIC), [`dial_webrtc`], [`Connection`], [`Stream`] — the tokio
+//!   API; a listener accepts both transports. A stream's
 //!   termination is observable with [`Stream::closed`] (or per half, [`SendHalf::closed`],
 //!   [`RecvHalf::closed`]): ok for an orderly teardown, the reason code otherwise (spec §8.4).
 //!   Every future is cancel-safe in the sense that dropping it (a dial, `accept`,
@@ -44,21 +46,27 @@
 //! server does not authenticate clients. On the wire: ALPN `h3`, no SNI (IP-literal server
 //! name), a certificate with an empty subject and a random serial, so the QUIC Initial carries
 //! nothing that says KPS. The QUIC path is not probe-resistant: anyone can complete a
-//! handshake and learn the certificate (and so the certhash).
+//! handshake and learn the certificate (and so the certhash). The WebRTC path is: the
+//! server answers a STUN request only when its integrity verifies under an ICE password
+//! derived from the certhash, and allocates nothing before; the DTLS certificate is pinned to
+//! the certhash by the client. Over WebRTC, KPS adds its own credit flow control (SCTP has no
+//! receive pressure), and a peer breaking any wire-v1 rule loses the connection
+//! (`protocol-error`).
 //!
 //! ## Defaults and limits
 //! See [`limits`]: 30 s idle timeout, 10 s accept-side handshake timeout, 15 s dial timeout,
 //! 1024 connections and 128 concurrent handshakes per listener, 100 concurrent streams per
 //! connection, 1 MiB stream and 8 MiB connection windows, 256 queued datagrams (drop-oldest).
+//! WebRTC: the same windows and stream count as HELLO limits, 1024 peers per listener, 8 new
+//! ICE ufrags per second per source IP, 15 s to HELLO, 1200-byte datagrams, at most 1 MiB
+//! queued unsent per connection (writers wait beyond it).
 //!
 //! ## Non-features
 //! * No unpinned or "insecure" dial, no CA validation, no SNI.
 //! * No client authentication (the application's business).
 //! * No 0-RTT; no unidirectional streams (KPS has none).
-//! * WebRTC streams are not wired yet: [`webrtc::server::spawn`] serves WebRTC peers on a
-//!   listener's port (STUN gate, DTLS with the identity certificate, data channels) and
-//!   [`webrtc::client::dial_channels`] dials one, at the data-channel level; the wire-v1
-//!   stream engine and `Connection` over WebRTC come next. A `Listener` alone serves QUIC only.
+//! * [`Listener::close`] closes QUIC connections only; established WebRTC connections live
+//!   until they close themselves or their owner drops them.
 //! * Legacy key-only key files are refused, not migrated.
 //!
 //! ## Security status
@@ -77,6 +85,7 @@ pub mod address;
 #[doc(hidden)]
 pub mod bench_support;
 pub mod certhash;
+pub mod connection;
 pub mod demux;
 pub mod echo;
 pub mod error;
@@ -87,9 +96,11 @@ pub mod webrtc;
 
 pub use address::{Address, parse_address};
 pub use certhash::{Certhash, parse_certhash};
+pub use connection::{Connection, RecvHalf, SendHalf, Stream, Transport};
 pub use error::{AddressError, CerthashError, Code, Error, KeyFileError, Result};
 pub use identity::Identity;
 pub use quic::config::{ALPN, Config};
-pub use quic::connection::{Connection, RecvHalf, SendHalf, Stream};
 pub use quic::dial::{dial, dial_pinned, dial_with};
 pub use quic::listener::{Listener, parse_listen};
+#[cfg(feature = "webrtc")]
+pub use webrtc::client::{dial_webrtc, dial_webrtc_with};

@@ -3,15 +3,12 @@
 //! Binding request verifies under the derived ice-pwd, and answers nothing otherwise.
 #![cfg(feature = "webrtc")]
 
-mod rtc_peer;
-
 use std::sync::Arc;
 use std::time::Duration;
 
-use keyline_kps::webrtc::server::{self, ChannelCommand, ChannelEvent, gate, ice_pwd};
-use keyline_kps::{Code, Identity, Listener};
+use keyline_kps::webrtc::server::{gate, ice_pwd};
+use keyline_kps::{Code, Connection, Identity, Listener, Transport, dial_webrtc};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::sync::oneshot;
 
 /// The spec's STUN vector (kps.md §6.1): a Binding request for ufrag `abcd1234`, integrity
 /// under the ice-pwd of digest 32 × 0x11.
@@ -68,81 +65,57 @@ fn the_gate_admits_the_stun_vector_only_under_its_pwd() {
     assert_eq!(gate(b"", &[0x11; 32]), None);
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn quic_and_webrtc_clients_share_the_port() {
-    let identity = Identity::generate().unwrap();
-    let listener = Arc::new(Listener::bind("127.0.0.1:0", identity.clone()).unwrap());
-    let addr = listener.local_addr();
-    let address = listener.address(None);
-    let mut peers = server::spawn(Arc::clone(listener.demux()), identity.clone(), addr);
-    // A raw channel echo on the WebRTC side.
-    let echo = tokio::spawn(async move {
-        let mut peer = peers.recv().await.expect("a WebRTC peer");
-        let remote = peer.remote;
-        while let Some(event) = peer.events.recv().await {
-            if let ChannelEvent::Message { sid, data } = &event {
-                let (sid, data) = (*sid, data.clone());
-                let (done, accepted) = oneshot::channel();
-                peer.commands
-                    .send(ChannelCommand::Send { sid, data, done })
-                    .await
-                    .unwrap();
-                assert!(accepted.await.unwrap());
-                // One echo is the test; then the server ends the peer.
-                peer.commands
-                    .send(ChannelCommand::Disconnect)
-                    .await
-                    .unwrap();
-            }
-            if matches!(event, ChannelEvent::Disconnected) {
-                break;
-            }
-        }
-        remote
-    });
-    // The QUIC echo on the same listener.
-    let quic = Arc::clone(&listener);
-    tokio::spawn(async move { keyline_kps::echo::serve(&quic).await });
-
-    let digest = *identity.certhash().digest();
-    let webrtc = tokio::task::spawn_blocking(move || {
-        let mut cli = rtc_peer::client(&digest, "a1b2c3d4e5f60718", addr);
-        assert!(
-            rtc_peer::run_one(&mut cli, Duration::from_secs(10), |c| c.connected
-                && c.opened.len() >= 2),
-            "the WebRTC client connected to the listener's port"
-        );
-        rtc_peer::open_and_write(&mut cli, None, "kps-1", b"over webrtc");
-        assert!(rtc_peer::run_one(&mut cli, Duration::from_secs(5), |c| !c
-            .data
-            .is_empty()));
-        cli.data[0].1.clone()
-    });
-    // Meanwhile a QUIC client echoes on the same port.
-    let conn = keyline_kps::dial(&address).await.unwrap();
+async fn echo_once(conn: &Connection, payload: &[u8]) -> Vec<u8> {
     let mut stream = conn.open_stream().await.unwrap();
-    stream.write_all(b"over quic").await.unwrap();
+    stream.write_all(payload).await.unwrap();
     stream.close_write().unwrap();
     let mut back = Vec::new();
     stream.read_to_end(&mut back).await.unwrap();
-    assert_eq!(back, b"over quic");
-    conn.close(Code::None);
+    back
+}
 
-    assert_eq!(webrtc.await.unwrap(), b"over webrtc");
-    listener.close(Code::None);
-    let remote = tokio::time::timeout(Duration::from_secs(20), echo)
-        .await
-        .expect("the peer's task ends after a Disconnect command")
-        .unwrap();
-    assert!(remote.ip().is_loopback());
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn quic_and_webrtc_clients_share_the_port() {
+    let identity = Identity::generate().unwrap();
+    let listener = Arc::new(Listener::bind("127.0.0.1:0", identity).unwrap());
+    let address = listener.address(None);
+    let server = Arc::clone(&listener);
+    let accepted = tokio::spawn(async move {
+        let mut seen = Vec::new();
+        for _ in 0..2 {
+            let conn = server.accept().await.unwrap();
+            seen.push((conn.transport(), conn.remote_address()));
+            tokio::spawn(keyline_kps::echo::serve_connection(conn));
+        }
+        seen
+    });
+    let rtc_address = address;
+    let webrtc = tokio::spawn(async move {
+        let conn = dial_webrtc(&rtc_address).await.unwrap();
+        assert_eq!(conn.transport(), Transport::WebRtc);
+        assert_eq!(conn.remote_address(), rtc_address.socket_addr());
+        let back = echo_once(&conn, b"via-webrtc").await;
+        conn.close(Code::None);
+        back
+    });
+    let conn = keyline_kps::dial(&address).await.unwrap();
+    assert_eq!(echo_once(&conn, b"via-quic").await, b"via-quic");
+    conn.close(Code::None);
+    assert_eq!(webrtc.await.unwrap(), b"via-webrtc");
+    let mut seen = accepted.await.unwrap();
+    seen.sort_by_key(|(t, _)| *t == Transport::WebRtc);
+    assert_eq!(seen[0].0, Transport::Quic);
+    assert_eq!(seen[1].0, Transport::WebRtc);
+    for (_, remote) in seen {
+        assert!(remote.ip().is_loopback() && remote.port() != 0, "{remote}");
+    }
 }
 
 #[tokio::test]
 async fn a_stun_probe_without_the_certhash_gets_silence_and_allocates_nothing() {
     let identity = Identity::generate().unwrap();
-    let listener = Listener::bind("127.0.0.1:0", identity.clone()).unwrap();
+    let listener = Listener::bind("127.0.0.1:0", identity).unwrap();
     let addr = listener.local_addr();
-    let mut peers = server::spawn(Arc::clone(listener.demux()), identity, addr);
     let probe = tokio::net::UdpSocket::bind("127.0.0.1:0").await.unwrap();
     // A well-formed Binding request whose integrity key is the pwd of another certhash.
     let vector = hex::decode(STUN_VECTOR).unwrap();
@@ -152,76 +125,25 @@ async fn a_stun_probe_without_the_certhash_gets_silence_and_allocates_nothing() 
     let mut buf = [0u8; 2048];
     let answer = tokio::time::timeout(Duration::from_secs(1), probe.recv_from(&mut buf)).await;
     assert!(answer.is_err(), "the listener answered a probe");
-    assert!(peers.try_recv().is_err(), "no peer was admitted");
     assert!(!listener.demux().is_webrtc_peer(probe.local_addr().unwrap()));
+    let none = tokio::time::timeout(Duration::from_millis(200), listener.accept()).await;
+    assert!(none.is_err(), "no connection was admitted");
 }
 
-/// The tokio client: dial, open a stream channel, echo through the listener; a wrong
-/// certhash ends at the dial deadline with no connection.
+/// A wrong certhash ends at the dial deadline with no connection: the gate stays silent.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn the_rust_client_dials_the_listener_and_a_wrong_certhash_fails() {
-    use keyline_kps::webrtc::client::dial_channels;
-    let identity = Identity::generate().unwrap();
-    let listener = Listener::bind("127.0.0.1:0", identity.clone()).unwrap();
+async fn a_webrtc_dial_with_a_wrong_certhash_times_out() {
+    let listener = Listener::bind("127.0.0.1:0", Identity::generate().unwrap()).unwrap();
     let addr = listener.local_addr();
-    let mut peers = server::spawn(Arc::clone(listener.demux()), identity, addr);
-    tokio::spawn(async move {
-        while let Some(mut peer) = peers.recv().await {
-            tokio::spawn(async move {
-                while let Some(event) = peer.events.recv().await {
-                    if let ChannelEvent::Message { sid, data } = event {
-                        let (done, _) = oneshot::channel();
-                        let _ = peer
-                            .commands
-                            .send(ChannelCommand::Send { sid, data, done })
-                            .await;
-                    }
-                }
-            });
-        }
-    });
-
-    let mut conn = dial_channels(&listener.address(None), Duration::from_secs(10))
-        .await
-        .unwrap();
-    assert_eq!(conn.remote, addr);
-    assert_eq!(conn.ufrag.len(), 16);
-    let (done, opened) = oneshot::channel();
-    conn.commands
-        .send(ChannelCommand::Open {
-            label: "kps-1".into(),
-            done,
-        })
-        .await
-        .unwrap();
-    let sid = opened.await.unwrap().expect("the stream channel opened");
-    assert_eq!(sid % 2, 0, "client-opened ids are even");
-    let (done, accepted) = oneshot::channel();
-    conn.commands
-        .send(ChannelCommand::Send {
-            sid,
-            data: bytes::Bytes::from_static(b"ping"),
-            done,
-        })
-        .await
-        .unwrap();
-    assert!(accepted.await.unwrap());
-    loop {
-        match tokio::time::timeout(Duration::from_secs(5), conn.events.recv()).await {
-            Ok(Some(ChannelEvent::Message { sid: s, data })) => {
-                assert_eq!((s, data.as_ref()), (sid, &b"ping"[..]));
-                break;
-            }
-            Ok(Some(_)) => continue,
-            other => panic!("no echo: {other:?}"),
-        }
-    }
-
-    // Another identity's certhash at the same ip:port: the gate stays silent.
     let other = Identity::generate().unwrap();
     let wrong = keyline_kps::Address::new(addr.ip(), addr.port(), other.certhash()).unwrap();
-    let err = dial_channels(&wrong, Duration::from_secs(3))
+    let mut config = keyline_kps::Config::default();
+    config.dial_timeout = Duration::from_secs(3);
+    let started = std::time::Instant::now();
+    let err = keyline_kps::dial_webrtc_with(&wrong, &config)
         .await
         .unwrap_err();
     assert_eq!(err.code(), Code::Timeout, "{err}");
+    assert!(started.elapsed() < Duration::from_secs(5));
+    assert!(!listener.demux().is_webrtc_peer(addr));
 }

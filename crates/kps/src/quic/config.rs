@@ -46,6 +46,10 @@ pub struct Config {
     pub datagram_queue_bytes: usize,
     /// [`limits::DEMUX_INBOX`] (listener).
     pub demux_inbox: usize,
+    /// Serve WebRTC on the listener's port too (feature `webrtc`; default true). The stream
+    /// and connection windows and `max_streams` above are the credit granted over WebRTC as
+    /// well (the HELLO limits, spec §10).
+    pub webrtc: bool,
 }
 
 impl Default for Config {
@@ -63,6 +67,7 @@ impl Default for Config {
             send_window: limits::SEND_WINDOW,
             datagram_queue_bytes: limits::DATAGRAM_QUEUE_BYTES,
             demux_inbox: limits::DEMUX_INBOX,
+            webrtc: true,
         }
     }
 }

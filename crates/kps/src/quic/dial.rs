@@ -5,10 +5,11 @@ use std::sync::atomic::Ordering;
 
 use crate::address::Address;
 use crate::certhash::Certhash;
+use crate::connection::Connection;
 use crate::demux::bind_udp;
 use crate::error::{Error, Result};
 use crate::quic::config::{Config, client_config};
-use crate::quic::connection::{Connection, connection_error};
+use crate::quic::connection::{Connection as QuicConnection, connection_error};
 
 /// Dials a KPS address over QUIC with the default [`Config`] (15 s timeout).
 pub async fn dial(addr: &Address) -> Result<Connection> {
@@ -47,7 +48,7 @@ pub async fn dial_pinned(
         .map_err(|e| Error::InvalidInput(format!("cannot dial {endpoint_addr}: {e}")))?;
     let result = tokio::time::timeout(config.dial_timeout, connecting).await;
     match result {
-        Ok(Ok(conn)) => Ok(Connection::new(conn, endpoint_addr, Some(endpoint))),
+        Ok(Ok(conn)) => Ok(QuicConnection::new(conn, endpoint_addr, Some(endpoint)).into()),
         Ok(Err(_)) if mismatch.load(Ordering::Relaxed) => Err(Error::PinMismatch),
         Ok(Err(e)) => Err(connection_error(&e)),
         Err(_) => Err(Error::Timeout {

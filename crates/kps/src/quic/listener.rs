@@ -7,11 +7,12 @@ use tokio::sync::{Mutex, Semaphore, mpsc};
 use tokio::task::JoinHandle;
 
 use crate::address::Address;
+use crate::connection::Connection;
 use crate::demux::{Demux, DemuxSocket, bind_udp};
 use crate::error::{Code, Error, Result};
 use crate::identity::Identity;
 use crate::quic::config::{Config, server_config};
-use crate::quic::connection::Connection;
+use crate::quic::connection::Connection as QuicConnection;
 
 /// Parses a listen address: `host:port`, `[v6]:port`, or a bare `:port` meaning the
 /// dual-stack wildcard `[::]:port`.
@@ -29,15 +30,15 @@ pub fn parse_listen(s: &str) -> Result<SocketAddr> {
     })
 }
 
-/// A KPS listener: accepts QUIC connections on one UDP port, demultiplexing WebRTC traffic
-/// to [`Listener::demux`]. Dropping it stops accepting; established connections live on.
+/// A KPS listener: accepts QUIC and (feature `webrtc`, [`Config::webrtc`]) WebRTC
+/// connections on one UDP port. Dropping it stops accepting; established connections live on.
 pub struct Listener {
     endpoint: quinn::Endpoint,
     identity: Identity,
     demux: Arc<Demux>,
     local: SocketAddr,
     incoming: Mutex<mpsc::Receiver<Connection>>,
-    task: JoinHandle<()>,
+    tasks: Vec<JoinHandle<()>>,
 }
 
 impl std::fmt::Debug for Listener {
@@ -72,18 +73,38 @@ impl Listener {
         )
         .map_err(|e| Error::io("starting the QUIC endpoint", e))?;
         let (tx, rx) = mpsc::channel(config.accept_backlog.max(1));
-        let task = tokio::spawn(accept_loop(endpoint.clone(), tx, config));
+        let mut tasks = Vec::new();
+        #[cfg(feature = "webrtc")]
+        if config.webrtc {
+            let limits = crate::webrtc::proto::control::Limits {
+                initial_max_stream_data: config.stream_window.into(),
+                initial_max_data: config.connection_window.into(),
+                initial_max_streams: config.max_streams.into(),
+            };
+            let (mut rtc, route) =
+                crate::webrtc::server::spawn(Arc::clone(&demux), identity.clone(), local, limits);
+            let tx = tx.clone();
+            tasks.push(route);
+            tasks.push(tokio::spawn(async move {
+                while let Some(conn) = rtc.recv().await {
+                    if tx.send(conn.into()).await.is_err() {
+                        break;
+                    }
+                }
+            }));
+        }
+        tasks.push(tokio::spawn(accept_loop(endpoint.clone(), tx, config)));
         Ok(Listener {
             endpoint,
             identity,
             demux,
             local,
             incoming: Mutex::new(rx),
-            task,
+            tasks,
         })
     }
 
-    /// The next established connection.
+    /// The next established connection, QUIC or WebRTC ([`Connection::transport`]).
     pub async fn accept(&self) -> Result<Connection> {
         self.incoming
             .lock()
@@ -125,7 +146,9 @@ impl Listener {
 
     /// Stops accepting and closes every connection with `code`.
     pub fn close(&self, code: Code) {
-        self.task.abort();
+        for task in &self.tasks {
+            task.abort();
+        }
         self.endpoint
             .close(quinn::VarInt::from_u32(code.wire()), b"");
     }
@@ -133,7 +156,9 @@ impl Listener {
 
 impl Drop for Listener {
     fn drop(&mut self) {
-        self.task.abort();
+        for task in &self.tasks {
+            task.abort();
+        }
         self.endpoint.set_server_config(None);
     }
 }
@@ -167,7 +192,9 @@ async fn accept_loop(endpoint: quinn::Endpoint, tx: mpsc::Sender<Connection>, co
                 Ok(Ok(conn)) => {
                     let remote = conn.remote_address();
                     drop(_permit);
-                    let _ = tx.send(Connection::new(conn, remote, None)).await;
+                    let _ = tx
+                        .send(QuicConnection::new(conn, remote, None).into())
+                        .await;
                 }
                 Ok(Err(e)) => tracing::debug!(error = %e, "handshake failed"),
                 Err(_) => tracing::debug!("handshake timed out"),

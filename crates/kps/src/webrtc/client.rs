@@ -2,9 +2,9 @@
 //! derived from the certhash, full ICE as the controlling agent towards the address, DTLS
 //! active with the server's certificate pinned to the certhash.
 //!
-//! [`dial_channels`] returns the peer once ICE, DTLS and SCTP are up and both reserved
-//! channels are open; the wire-v1 engine runs on top of it. A wrong certhash derives the wrong
-//! pwd and the wrong fingerprint: the server never answers, and the dial ends at its deadline.
+//! [`dial`] returns the connection once established (HELLO both ways). A wrong certhash
+//! derives the wrong pwd and the wrong fingerprint: the server never answers, and the dial ends
+//! at its deadline.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -13,10 +13,13 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 use tokio::sync::mpsc;
 
-use super::peer::{self, CONTROL_CHANNEL, Credentials, DATAGRAM_CHANNEL};
-use super::server::{ChannelEvent, Outbound, PeerTask, RtcPeer, ice_pwd};
+use super::connection::{self, Connection, Outbound};
+use super::peer::{self, Credentials};
+use super::proto::control::Limits;
+use super::proto::engine::Side;
+use super::server::ice_pwd;
 use crate::error::{Code, Error, Result};
-use crate::{Address, limits};
+use crate::{Address, Config, limits};
 
 /// A new client ufrag: 8 random bytes as 16 lower-case hex characters (spec §6.1).
 pub fn new_ufrag() -> Result<String> {
@@ -25,12 +28,28 @@ pub fn new_ufrag() -> Result<String> {
     Ok(raw.iter().map(|b| format!("{b:02x}")).collect())
 }
 
-/// Dials `address` over WebRTC; waits at most `timeout` for the reserved channels to open.
-/// Events already seen while waiting (`Connected`, the two `Open`s) are consumed.
-pub async fn dial_channels(address: &Address, timeout: Duration) -> Result<RtcPeer> {
+/// Dials `address` over WebRTC with the default [`Config`] (15 s timeout, 1 MiB / 8 MiB / 100
+/// granted to the server).
+pub async fn dial_webrtc(address: &Address) -> Result<crate::Connection> {
+    dial_webrtc_with(address, &Config::default()).await
+}
+
+/// Dials `address` over WebRTC with the dial timeout and windows of `config`.
+pub async fn dial_webrtc_with(address: &Address, config: &Config) -> Result<crate::Connection> {
+    let limits = Limits {
+        initial_max_stream_data: config.stream_window.into(),
+        initial_max_data: config.connection_window.into(),
+        initial_max_streams: config.max_streams.into(),
+    };
+    Ok(dial(address, config.dial_timeout, limits).await?.into())
+}
+
+/// Dials `address` over WebRTC and waits at most `timeout` for the connection to be
+/// established (ICE, DTLS with the pinned certificate, SCTP, HELLO both ways). `wire_limits`
+/// are the credit we grant the server.
+pub async fn dial(address: &Address, timeout: Duration, wire_limits: Limits) -> Result<Connection> {
     let server = address.socket_addr();
-    let certhash = address.certhash();
-    let digest = *certhash.digest();
+    let digest = *address.certhash().digest();
     let bind = if server.is_ipv4() {
         SocketAddr::from(([0, 0, 0, 0], 0))
     } else {
@@ -51,12 +70,10 @@ pub async fn dial_channels(address: &Address, timeout: Duration) -> Result<RtcPe
     let ufrag = new_ufrag()?;
     let credentials = Credentials {
         pwd: ice_pwd(&digest, &ufrag),
-        ufrag: ufrag.clone(),
+        ufrag,
     };
     let rtc = peer::client_rtc(&digest, &credentials, local, server, Instant::now())?;
     let (inbox_tx, inbox_rx) = mpsc::channel(limits::WEBRTC_PEER_INBOX);
-    let (events_tx, mut events) = mpsc::channel(limits::WEBRTC_PEER_EVENTS);
-    let (commands, commands_rx) = mpsc::channel(limits::WEBRTC_PEER_COMMANDS);
     let reader = {
         let socket = Arc::clone(&socket);
         tokio::spawn(async move {
@@ -69,43 +86,29 @@ pub async fn dial_channels(address: &Address, timeout: Duration) -> Result<RtcPe
             }
         })
     };
+    let (connection, driver) = connection::new(
+        Side::Client,
+        rtc,
+        local,
+        server,
+        Outbound::Socket(socket),
+        wire_limits,
+    );
     tokio::spawn(async move {
-        PeerTask::new(rtc, local, Outbound::Socket(socket), events_tx)
-            .run(inbox_rx, commands_rx)
-            .await;
+        driver.run(inbox_rx).await;
         reader.abort();
     });
-    let ready = async {
-        let (mut connected, mut control, mut datagrams) = (false, false, false);
-        while !(connected && control && datagrams) {
-            match events.recv().await {
-                Some(ChannelEvent::Connected) => connected = true,
-                Some(ChannelEvent::Open { sid, .. }) if sid == CONTROL_CHANNEL => control = true,
-                Some(ChannelEvent::Open { sid, .. }) if sid == DATAGRAM_CHANNEL => {
-                    datagrams = true;
-                }
-                Some(ChannelEvent::Disconnected) | None => return false,
-                Some(_) => {}
-            }
-        }
-        true
-    };
-    match tokio::time::timeout(timeout, ready).await {
-        Ok(true) => Ok(RtcPeer {
-            ufrag,
-            remote: server,
-            events,
-            commands,
-        }),
-        Ok(false) => {
-            let _ = commands.try_send(super::server::ChannelCommand::Disconnect);
-            // The peer ended before it was up (ICE or DTLS failed, e.g. a pin mismatch).
-            Err(Error::local(Code::NetworkError))
+    match tokio::time::timeout(timeout, connection.established()).await {
+        Ok(Ok(())) => Ok(connection),
+        Ok(Err(err)) => {
+            connection.close(Code::Closed);
+            Err(err)
         }
         Err(_) => {
-            let _ = commands.try_send(super::server::ChannelCommand::Disconnect);
+            // A wrong certhash derives the wrong pwd: the server stays silent until here.
+            connection.close(Code::Timeout);
             Err(Error::Timeout {
-                what: "WebRTC dial (ICE, DTLS, SCTP)",
+                what: "WebRTC dial (ICE, DTLS, SCTP, HELLO)",
                 after: timeout,
             })
         }

@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 use super::control::{Control, Limits};
 use super::flow::{OpenCredit, PeerStreams, RecvWindow, SendCredit};
 use super::frame::Frame;
-use super::stream::{Read, Stream, WriteError};
+use super::stream::{PeerState, Read, SendState, Stream, WriteError};
 use crate::error::Code;
 
 /// Channel 0: control messages.
@@ -25,6 +25,10 @@ pub const MAX_DATAGRAM: usize = 1200;
 pub const DATAGRAM_QUEUE: usize = 256;
 /// Datagrams waiting for channel 1, newest refused beyond.
 pub const DATAGRAM_SEND_QUEUE: usize = 256;
+/// Payload bytes admitted to the send queues and not yet taken by the channels, over the
+/// connection: beyond it writes wait, whatever credit the peer grants (peer credit is a ceiling
+/// for the peer, not a licence to buffer that much here, §10.2).
+pub const MAX_UNSENT: u64 = 1 << 20;
 /// How long the HELLO exchange may take (spec §9.2).
 pub const HELLO_TIMEOUT: Duration = Duration::from_secs(15);
 /// Streams waiting in the accept queue (staged or established), beyond the peer's slots this
@@ -111,6 +115,8 @@ pub struct Engine {
     requests: VecDeque<Request>,
     events: VecDeque<Event>,
     next: Option<Next>,
+    /// A write waited for [`MAX_UNSENT`]: wake writers once the queues drained to half.
+    unsent_blocked: bool,
 }
 
 #[derive(Debug)]
@@ -188,6 +194,7 @@ impl Engine {
             requests: VecDeque::new(),
             events: VecDeque::new(),
             next: None,
+            unsent_blocked: false,
         }
     }
 
@@ -213,6 +220,12 @@ impl Engine {
     /// The close code and whether the peer chose it, once closed.
     pub fn close_reason(&self) -> Option<(u32, bool)> {
         self.closed
+    }
+
+    /// What operations report once closed (spec §12.3): the peer's code (a clean close as
+    /// `closed`), `closed` after a local close, else the local failure's code.
+    pub fn failure(&self) -> (u32, bool) {
+        self.failure
     }
 
     /// The next deadline (the HELLO timeout until established).
@@ -520,6 +533,10 @@ impl Engine {
         if self.closed.is_some() {
             return Err(WriteError::Stopped(self.failure.0));
         }
+        if self.credit.reserved() >= MAX_UNSENT && !data.is_empty() {
+            self.unsent_blocked = true;
+            return Ok(0);
+        }
         let credit = &mut self.credit;
         let entry = self
             .streams
@@ -609,6 +626,29 @@ impl Engine {
 
     // ----- output -----------------------------------------------------------------------------
 
+    /// A CONNECTION_CLOSE is still waiting for channel 0.
+    pub fn close_pending(&self) -> bool {
+        self.close_queued.is_some()
+    }
+
+    /// Whether stream `id` retired (both halves ended on the wire, its channel closed, every
+    /// byte consumed); `true` too once the engine forgot it.
+    pub fn is_retired(&self, id: StreamId) -> bool {
+        self.streams.get(&id).is_none_or(|e| e.retired)
+    }
+
+    /// Stream `id`'s send half, the peer's send half and whether every received byte was
+    /// consumed; `None` once the engine forgot the stream.
+    pub fn stream_state(&self, id: StreamId) -> Option<(SendState, PeerState, bool)> {
+        self.streams.get(&id).map(|e| {
+            (
+                e.stream.send_state(),
+                e.stream.peer_state(),
+                e.stream.is_drained(),
+            )
+        })
+    }
+
     /// The next channel operation the adapter must perform.
     pub fn poll_request(&mut self) -> Option<Request> {
         self.requests.pop_front()
@@ -683,6 +723,10 @@ impl Engine {
             Next::Stream(stream) => {
                 if let Some(entry) = self.streams.get_mut(&stream) {
                     entry.stream.transmitted(&mut self.credit);
+                }
+                if self.unsent_blocked && self.credit.reserved() <= MAX_UNSENT / 2 {
+                    self.unsent_blocked = false;
+                    self.wake_writers();
                 }
                 self.maybe_retire(stream);
             }

@@ -95,6 +95,11 @@ impl SendCredit {
     pub fn sent(&self) -> u64 {
         self.sent
     }
+
+    /// Payload bytes admitted to send queues over the connection, not yet handed over.
+    pub fn reserved(&self) -> u64 {
+        self.reserved
+    }
 }
 
 /// Streams we may open (the peer's MAX_STREAMS), spec §10.1 "stream open".
