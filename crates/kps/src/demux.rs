@@ -434,6 +434,10 @@ pub(crate) fn bind_udp(addr: SocketAddr) -> io::Result<std::net::UdpSocket> {
         socket.set_only_v6(!addr.ip().is_unspecified())?;
     }
     socket.set_nonblocking(true)?;
+    // Best effort (the kernel caps it at net.core.rmem_max / wmem_max): a burst the default
+    // ~200 KiB buffer cannot hold is lost, and SCTP over WebRTC recovers from loss slowly.
+    let _ = socket.set_recv_buffer_size(crate::limits::UDP_SOCKET_BUFFER);
+    let _ = socket.set_send_buffer_size(crate::limits::UDP_SOCKET_BUFFER);
     socket.bind(&addr.into())?;
     Ok(socket.into())
 }

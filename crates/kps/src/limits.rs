@@ -17,6 +17,7 @@
 //! | [`SEND_WINDOW`] | 8 MiB | unacknowledged bytes we buffer per connection |
 //! | [`DATAGRAM_QUEUE`] | 256 | received datagrams buffered per connection, drop-oldest |
 //! | [`DATAGRAM_QUEUE_BYTES`] | 256 × 1200 B | the same bound in bytes, as quinn enforces it |
+//! | [`UDP_SOCKET_BUFFER`] | 2 MiB | requested SO_RCVBUF / SO_SNDBUF of every UDP socket |
 //! | [`DEMUX_INBOX`] | 1024 | non-QUIC datagrams waiting for the WebRTC side; more are dropped and counted |
 //! | [`MAX_WEBRTC_ADDRS`] | 4096 | known WebRTC peer addresses routed past STUN/QUIC |
 //! | [`MAX_ADDRESS_LEN`] | 128 | longest address string parsed |
@@ -67,6 +68,10 @@ pub const DATAGRAM_QUEUE: usize = 256;
 /// bytes of bookkeeping per datagram, and drops the oldest). quinn also advertises it as the
 /// largest DATAGRAM frame it accepts, so it must stay above the largest expected datagram.
 pub const DATAGRAM_QUEUE_BYTES: usize = DATAGRAM_QUEUE * 1200;
+
+/// Requested receive and send buffer of every UDP socket keyline binds (listener and
+/// dialers); the kernel caps it at `net.core.rmem_max` / `wmem_max`.
+pub const UDP_SOCKET_BUFFER: usize = 2 * 1024 * 1024;
 
 /// Non-QUIC datagrams (STUN, known WebRTC peers) waiting for the WebRTC side. A full inbox
 /// drops the datagram and counts it; the socket never waits for a consumer.

@@ -309,3 +309,38 @@ async fn webrtc_stream_limit_blocks_and_retires() {
         .unwrap();
     assert!(next.is_ok());
 }
+
+/// One-way throughput over WebRTC (8 MiB), printed. Not an assertion. Run with
+/// `cargo test --release -p keyline-kps --test webrtc_streams -- --ignored --nocapture`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "measurement"]
+async fn webrtc_one_way_throughput() {
+    let (done_tx, done) = tokio::sync::oneshot::channel();
+    let (conn, listener) = pair(|conn| async move {
+        let mut stream = conn.accept_stream().await.unwrap();
+        let mut n = 0usize;
+        let mut buf = vec![0u8; 64 * 1024];
+        loop {
+            match stream.read(&mut buf).await.unwrap() {
+                0 => break,
+                k => n += k,
+            }
+        }
+        let _ = done_tx.send(n);
+        conn.closed().await;
+    })
+    .await;
+    let data = vec![7u8; 8 << 20];
+    let started = std::time::Instant::now();
+    let mut stream = conn.open_stream().await.unwrap();
+    stream.write_all(&data).await.unwrap();
+    stream.close_write().unwrap();
+    let n = done.await.unwrap();
+    let secs = started.elapsed().as_secs_f64();
+    eprintln!(
+        "webrtc one way: {} MiB in {secs:.2} s = {:.0} Mbit/s; demux drops {}",
+        n >> 20,
+        n as f64 * 8.0 / secs / 1e6,
+        listener.demux().dropped()
+    );
+}

@@ -55,8 +55,8 @@ pub async fn dial(address: &Address, timeout: Duration, wire_limits: Limits) -> 
     } else {
         SocketAddr::from(([0u16; 8], 0))
     };
-    let socket = tokio::net::UdpSocket::bind(bind)
-        .await
+    let socket = crate::demux::bind_udp(bind)
+        .and_then(tokio::net::UdpSocket::from_std)
         .map_err(|e| Error::io("binding the WebRTC client socket", e))?;
     // The host candidate must be a concrete address: connect() picks the route's source.
     socket
