@@ -632,6 +632,10 @@ pub(crate) struct BenchArgs {
     /// Keep the run short (about 20 s at most).
     #[arg(long)]
     pub(crate) quick: bool,
+    /// With `kps`: measure the WebRTC transport (8 MiB echo, connect time) next to QUIC
+    /// on the same listener, instead of the QUIC-only figures.
+    #[arg(long)]
+    pub(crate) webrtc: bool,
     /// Internal: serve one hop of `bench relay` in this process (a child of the benchmark).
     #[arg(long, hide = true, value_enum)]
     pub(crate) hop: Option<crate::bench::Hop>,

@@ -78,9 +78,10 @@ fn finish(result: Result<()>) -> ExitCode {
 
 fn init_logging(verbose: u8) {
     // The embedded Nostr relay logs every client that drops its socket without a close
-    // frame (a closed browser tab) as an error; that is routine for a relay.
+    // frame (a closed browser tab) as an error; that is routine for a relay. str0m warns about
+    // events for data channels that just closed, which is routine for KPS streams.
     let default = match verbose {
-        0 => "info,nostr_relay_builder::local::inner=off",
+        0 => "info,nostr_relay_builder::local::inner=off,str0m=error",
         1 => "debug",
         _ => "trace",
     };

@@ -4,6 +4,7 @@
 mod bunker;
 mod http;
 mod kps;
+mod kps_webrtc;
 mod measure;
 mod relay;
 mod shs;
@@ -121,6 +122,7 @@ pub(crate) fn run(args: BenchArgs, json: bool) -> Result<()> {
     };
     match args.area {
         BenchArea::Shs => shs::run(args.quick, &print),
+        BenchArea::Kps if args.webrtc => kps_webrtc::run(args.quick, &print),
         BenchArea::Kps => kps::run(args.quick, &print),
         BenchArea::Http => http::run(args.quick, &print),
         BenchArea::Signer => signer::run(args.quick, &print),
